@@ -1,0 +1,139 @@
+"""The ``stm32dvfs`` command line.
+
+Every command turns a :class:`~tvm_stm32dvfs.errors.Stm32DvfsError` into one line on stderr and
+exit status 2 (no traceback); anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+from rich.console import Console
+
+from .errors import Stm32DvfsError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Compile CNNs for STM32 microcontrollers for minimum energy per inference.",
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _one_line_errors(func: Callable) -> Callable:
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Stm32DvfsError as exc:
+            err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _parse_shape(shape: Optional[list[str]]) -> Optional[dict[str, list[int]]]:
+    """``--shape input:1x3x32x32`` (repeatable) -> ``{"input": [1, 3, 32, 32]}``."""
+    if not shape:
+        return None
+    from .errors import DynamicShapeError
+
+    out: dict[str, list[int]] = {}
+    for item in shape:
+        name, sep, dims = item.rpartition(":")
+        try:
+            out[name if sep else ""] = [int(d) for d in dims.lower().split("x")]
+        except ValueError:
+            raise DynamicShapeError(
+                f"bad --shape '{item}': write NAME:DxDxD, e.g. input:1x3x32x32"
+            ) from None
+    if "" in out:
+        if len(out) > 1:
+            raise DynamicShapeError("--shape: name every input when giving several shapes")
+    return out
+
+
+@app.command("compile")
+@_one_line_errors
+def compile_cmd(
+    model: Path = typer.Argument(..., help="ONNX model file"),
+    output: Path = typer.Option(..., "-o", "--output", help="directory for the generated sources"),
+    board: str = typer.Option("stm32f746g-disco", "--board", help="target board"),
+    shape: Optional[list[str]] = typer.Option(None, "--shape", help="NAME:1x3x32x32 for dynamic inputs"),
+) -> None:
+    """Compile MODEL to a standalone C model and print its layer table and memory figures."""
+    from . import build, from_onnx
+    from .report import layer_table
+
+    mod, params = from_onnx(model, shape=_parse_shape(shape))
+    compiled = build(mod, target=f"stm32dvfs-{board}", params=params)
+    compiled.export_c(output)
+    console.print(layer_table(compiled, title=f"{model.name} on {board}"))
+    console.print(
+        f"arena (peak activation SRAM): {compiled.arena_bytes} B   "
+        f"weights (flash): {compiled.weights_bytes} B   sources: {output}"
+    )
+
+
+@app.command("validate")
+@_one_line_errors
+def validate_cmd(
+    model: Path = typer.Argument(..., help="ONNX model file"),
+    inputs: int = typer.Option(10, "--inputs", min=1, help="number of random inputs"),
+    seed: int = typer.Option(0, "--seed", help="random seed of the inputs"),
+    board: str = typer.Option("stm32f746g-disco", "--board", help="target board"),
+    shape: Optional[list[str]] = typer.Option(None, "--shape", help="NAME:1x3x32x32 for dynamic inputs"),
+) -> None:
+    """Run the generated C on the host against onnxruntime on random inputs."""
+    from . import build, from_onnx
+    from .evaluate.validate import validate_against_onnxruntime, validation_table
+
+    mod, params = from_onnx(model, shape=_parse_shape(shape))
+    compiled = build(mod, target=f"stm32dvfs-{board}", params=params)
+    report = validate_against_onnxruntime(compiled, model, n_inputs=inputs, seed=seed)
+    console.print(validation_table(report, title=f"{model.name}: host C vs onnxruntime"))
+
+
+@app.command("boards")
+@_one_line_errors
+def boards_cmd() -> None:
+    """List the known boards."""
+    from .boards.report import boards_table
+
+    console.print(boards_table())
+
+
+@app.command("clocks")
+@_one_line_errors
+def clocks_cmd(
+    board: Optional[str] = typer.Argument(None, help="board name (see `stm32dvfs boards`)"),
+    board_file: Optional[Path] = typer.Option(None, "--board-file", help="your own board TOML"),
+) -> None:
+    """List the DVFS states of a board."""
+    from .boards import load
+    from .boards.report import clocks_table
+
+    if board_file is not None:
+        b = load(board_file)
+    else:
+        b = load(board or "stm32f746g-disco")
+    console.print(clocks_table(b))
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Console-script entry point."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
