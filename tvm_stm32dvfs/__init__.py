@@ -1,0 +1,16 @@
+"""tvm-stm32dvfs: deploy CNNs to STM32 microcontrollers for minimum energy per inference.
+
+``import tvm_stm32dvfs`` registers the TVM target tags ``stm32dvfs`` and ``stm32dvfs-<board>``.
+"""
+
+__version__ = "0.1.0"
+
+from . import boards, errors  # noqa: E402
+from .driver import CompiledModel, build  # noqa: E402
+from .errors import Stm32DvfsError  # noqa: E402
+from .frontend import from_onnx  # noqa: E402
+from .target import register_tags as _register_tags  # noqa: E402
+
+TARGET_TAGS = _register_tags()
+
+__all__ = ["__version__", "build", "CompiledModel", "from_onnx", "boards", "errors", "Stm32DvfsError", "TARGET_TAGS"]

@@ -1,0 +1,154 @@
+"""Model sources: kernels, weights and the entry point, rendered from the jinja2 templates."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..lower import LoweredModel
+from ..resources import data_dir, templates
+from .tir_to_c import CFunction, c_type, emit_function, helper_definitions
+
+#: Headers the model sources include from the runtime folder.
+RUNTIME_HEADERS = ("stm32dvfs_status.h",)
+
+
+@dataclass(frozen=True)
+class CSources:
+    """The generated C of one model: file name -> text (plus the runtime headers it includes)."""
+
+    files: dict[str, str]
+
+    def write(self, directory: Path) -> list[Path]:
+        directory.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, text in sorted(self.files.items()):
+            path = directory / name
+            path.write_text(text)
+            written.append(path)
+        return written
+
+    @property
+    def c_files(self) -> list[str]:
+        return sorted(n for n in self.files if n.endswith(".c"))
+
+    @property
+    def lines(self) -> int:
+        return sum(t.count("\n") for t in self.files.values())
+
+
+def _format_values(arr: np.ndarray) -> str:
+    flat = arr.reshape(-1)
+    dtype = str(arr.dtype)
+    if dtype in ("float32", "float64"):
+        suffix = "f" if dtype == "float32" else ""
+
+        def fmt(v: float) -> str:
+            if math.isnan(v):
+                return "NAN"
+            if math.isinf(v):
+                return "INFINITY" if v > 0 else "-INFINITY"
+            return f"{v:.9g}{suffix}" if dtype == "float32" else f"{v:.17g}"
+
+        items = [fmt(float(v)) for v in flat.tolist()]
+    elif dtype == "bool":
+        items = ["1" if v else "0" for v in flat.tolist()]
+    elif dtype == "int64":
+        items = [f"INT64_C({v})" if v != -(2**63) else "INT64_MIN" for v in flat.tolist()]
+    else:
+        items = [str(v) for v in flat.tolist()]
+    per_line = 8
+    return ",\n".join("  " + ", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line))
+
+
+def _arg_expr(lowered: LoweredModel, name: str, written: bool) -> str:
+    info = lowered.tensors[name]
+    ct = c_type(info.dtype)
+    if info.kind == "input":
+        idx = [t.name for t in lowered.inputs].index(name)
+        return f"(const {ct}*)inputs[{idx}]"
+    if info.kind == "output":
+        idx = [t.name for t in lowered.outputs].index(name)
+        return f"({ct}*)outputs[{idx}]"
+    if info.kind == "constant":
+        return name
+    return f"({ct}*)ARENA({lowered.arena_offsets[name]}u)"
+
+
+def emit_sources(lowered: LoweredModel, model_name: str = "model", board: str = "host") -> CSources:
+    """Render the model's C sources."""
+    functions: list[CFunction] = []
+    helpers: set[str] = set()
+    by_name: dict[str, CFunction] = {}
+    for kname, kernel in lowered.kernels.items():
+        cf, h = emit_function(kernel.func, kname)
+        functions.append(cf)
+        helpers |= h
+        by_name[kname] = cf
+
+    calls = []
+    for i, step in enumerate(lowered.steps):
+        cf = by_name[step.kernel]
+        tensor_params = [p for p in cf.params if not p.scratch]
+        bound = list(step.args) + list(step.outputs)
+        if len(bound) != len(tensor_params):
+            raise AssertionError(f"{step.kernel}: {len(bound)} tensors for {len(tensor_params)} parameters")
+        args = []
+        it = iter(bound)
+        scratch = iter(lowered.kernels[step.kernel].scratch)
+        for p in cf.params:
+            if p.scratch:
+                sb = next(scratch)
+                args.append(f"({c_type(p.dtype)}*)ARENA({lowered.arena_offsets[f'{i}:{sb.name}']}u)")
+            else:
+                args.append(_arg_expr(lowered, next(it), p.written))
+        layer = lowered.layers[i]
+        calls.append({"index": i, "layer": layer.name, "op": layer.op, "kernel": step.kernel, "args": args})
+
+    copies = []
+    for index, ref in lowered.output_copies:
+        info = lowered.tensors[ref]
+        src = _arg_expr(lowered, ref, False)
+        copies.append({"index": index, "source": src, "nbytes": info.nbytes})
+
+    weights = [
+        {
+            "name": name,
+            "ctype": c_type(str(arr.dtype)),
+            "elems": max(int(arr.size), 1),
+            "shape": list(arr.shape) or [1],
+            "data": _format_values(arr) if arr.size else "  0",
+        }
+        for name, arr in lowered.constants.items()
+    ]
+    ctx = {
+        "model_name": model_name,
+        "version": __version__,
+        "board": board,
+        "arena_bytes": lowered.arena_bytes,
+        "arena_words": max(1, (lowered.arena_bytes + 7) // 8),
+        "weights_bytes": lowered.weights_bytes,
+        "num_layers": len(lowered.layers),
+        "num_inputs": len(lowered.inputs),
+        "num_outputs": len(lowered.outputs),
+        "inputs": lowered.inputs,
+        "outputs": lowered.outputs,
+        "calls": calls,
+        "copies": copies,
+        "functions": functions,
+        "helpers": helper_definitions(helpers),
+        "weights": weights,
+    }
+    env = templates()
+    files = {
+        out: env.get_template(f"{out}.j2").render(**ctx)
+        for out in ("model.h", "model.c", "kernels.h", "kernels.c", "weights.h", "weights.c")
+    }
+    runtime_include = data_dir("runtime") / "include"
+    for header in RUNTIME_HEADERS:
+        files[header] = (runtime_include / header).read_text()
+    return CSources(files)

@@ -1,0 +1,171 @@
+"""``build``: the counterpart of the old ``relay.build`` — runs the stages in order.
+
+The driver is the only module that knows every stage; the stages know only their predecessors.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence, Union
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from .codegen import CSources, emit_sources
+from .errors import InputMismatchError, Stm32DvfsError
+from .lower import Layer, LoweredModel, TensorInfo, lower
+from .target import board_of_target
+
+Inputs = Union[np.ndarray, Mapping[str, np.ndarray], Sequence[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """A model compiled for one board: its layers, memory figures and generated C."""
+
+    board: str
+    lowered: LoweredModel = field(repr=False)
+    sources: CSources = field(repr=False)
+    model_name: str = "model"
+
+    # ------------------------------------------------------------- figures
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        """Fused operators in execution order."""
+        return self.lowered.layers
+
+    @property
+    def arena_bytes(self) -> int:
+        """Peak activation SRAM of the static plan (activations + kernel scratch)."""
+        return self.lowered.arena_bytes
+
+    @property
+    def weights_bytes(self) -> int:
+        """Constant data (flash)."""
+        return self.lowered.weights_bytes
+
+    @property
+    def inputs(self) -> tuple[TensorInfo, ...]:
+        return self.lowered.inputs
+
+    @property
+    def outputs(self) -> tuple[TensorInfo, ...]:
+        return self.lowered.outputs
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    # ------------------------------------------------------------- outputs
+    def export_c(self, directory: Union[str, Path]) -> list[Path]:
+        """Write the model sources into ``directory``: all files or none.
+
+        The files are written to a sibling temporary folder first and moved into place, so a
+        failure never leaves a half-written directory behind.
+        """
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+        try:
+            self.sources.write(tmp)
+            directory.mkdir(exist_ok=True)
+            written = []
+            for f in sorted(tmp.iterdir()):
+                target = directory / f.name
+                f.replace(target)
+                written.append(target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return written
+
+    def _input_arrays(self, x: Inputs) -> list[np.ndarray]:
+        specs = self.inputs
+        if isinstance(x, np.ndarray):
+            if len(specs) != 1:
+                raise InputMismatchError(
+                    f"the model has {len(specs)} inputs ({', '.join(s.name for s in specs)}): pass a dict by name"
+                )
+            given = [x]
+        elif isinstance(x, Mapping):
+            missing = [s.name for s in specs if s.name not in x]
+            extra = [k for k in x if k not in {s.name for s in specs}]
+            if missing or extra:
+                raise InputMismatchError(
+                    f"inputs by name: missing {missing or 'none'}, unknown {extra or 'none'} "
+                    f"(the model's inputs: {', '.join(s.name for s in specs)})"
+                )
+            given = [x[s.name] for s in specs]
+        else:
+            given = list(x)
+            if len(given) != len(specs):
+                raise InputMismatchError(f"{len(given)} inputs given, the model has {len(specs)}")
+        arrays = []
+        for spec, a in zip(specs, given):
+            a = np.asarray(a)
+            if tuple(a.shape) != spec.shape:
+                raise InputMismatchError(
+                    f"input '{spec.name}' has shape {tuple(a.shape)}, the model expects {spec.shape}"
+                )
+            if str(a.dtype) != spec.dtype:
+                raise InputMismatchError(
+                    f"input '{spec.name}' has dtype {a.dtype}, the model expects {spec.dtype} "
+                    f"(convert with .astype(np.{spec.dtype}))"
+                )
+            arrays.append(np.ascontiguousarray(a))
+        return arrays
+
+    def run_host(self, x: Inputs, sanitize: bool = False):
+        """Run the generated C on this machine (gcc).
+
+        ``x``: an ndarray for a single-input model, else a dict by input name (or a list in
+        order). Returns an ndarray for a single-output model, else a list. With ``sanitize``
+        the C runs as an executable under AddressSanitizer and UBSan instead of through ctypes.
+        """
+        from .evaluate import host
+
+        arrays = self._input_arrays(x)
+        specs = [(o.shape, o.dtype) for o in self.outputs]
+        if sanitize:
+            outs = host.run_sanitized(host.build_sanitized_harness(self.sources), arrays, specs)
+        else:
+            outs = host.run_shared(host.build_shared_library(self.sources), arrays, specs)
+        return outs[0] if len(outs) == 1 else outs
+
+
+def _bind_params(mod: tvm.IRModule, params: Mapping[str, np.ndarray] | None) -> tvm.IRModule:
+    if not params:
+        return mod
+    names = {p.name_hint if hasattr(p, "name_hint") else p.name for p in mod["main"].params}
+    unknown = [k for k in params if k not in names]
+    if unknown:
+        raise InputMismatchError(f"params name no parameter of main: {', '.join(unknown[:5])}")
+    bound = {k: tvm.runtime.tensor(np.ascontiguousarray(v)) for k, v in params.items()}
+    mod = relax.transform.BindParams("main", bound)(mod)
+    main = mod["main"]
+    if main.attrs is not None and "num_input" in main.attrs:
+        mod["main"] = main.without_attr("num_input")
+    return mod
+
+
+def build(
+    mod: tvm.IRModule,
+    target: Union[str, tvm.target.Target] = "stm32dvfs",
+    params: Mapping[str, np.ndarray] | None = None,
+    model_name: str = "model",
+) -> CompiledModel:
+    """Compile a Relax module (from :func:`tvm_stm32dvfs.from_onnx`) for an STM32 target.
+
+    ``target``: ``"stm32dvfs"`` (the default board) or ``"stm32dvfs-<board>"``, as a string or a
+    resolved :class:`tvm.target.Target`.
+    """
+    board = board_of_target(target)
+    if not isinstance(mod, tvm.IRModule):
+        raise Stm32DvfsError(f"build() takes a tvm.IRModule (from tvm_stm32dvfs.from_onnx), got {type(mod).__name__}")
+    mod = _bind_params(mod, params)
+    lowered = lower(mod)
+    sources = emit_sources(lowered, model_name=model_name, board=board)
+    return CompiledModel(board=board, lowered=lowered, sources=sources, model_name=model_name)

@@ -1,0 +1,128 @@
+"""Host runs of the generated C: numerics on the development machine.
+
+Two ways, same sources: a shared library called through ctypes (fast, for ``run_host``), and a
+stand-alone executable built with ``-fsanitize=address,undefined`` from ``runtime/host/harness.c``
+(for the tests: any out-of-bounds write or undefined behaviour aborts the run).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..codegen.emit import CSources
+from ..errors import ToolchainError
+from ..resources import data_dir
+
+#: Warnings are errors: the generated C must compile clean.
+CFLAGS = ("-std=c11", "-O2", "-Wall", "-Wextra", "-Werror")
+SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g")
+
+_CACHE = Path(os.environ.get("STM32DVFS_CACHE", Path(tempfile.gettempdir()) / "stm32dvfs-host"))
+
+
+def host_compiler() -> str:
+    cc = os.environ.get("CC", "gcc")
+    if shutil.which(cc) is None:
+        raise ToolchainError(f"host C compiler '{cc}' not found: install gcc (apt-get install gcc)")
+    return cc
+
+
+def _build_dir(sources: CSources, flavour: str) -> Path:
+    digest = hashlib.sha256()
+    for name in sorted(sources.files):
+        digest.update(name.encode())
+        digest.update(sources.files[name].encode())
+    digest.update(flavour.encode())
+    return _CACHE / digest.hexdigest()[:24]
+
+
+def _compile(cmd: list[str], what: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        # the generated C failing to compile is our bug, not the user's: keep the whole log
+        raise RuntimeError(f"{what} failed to compile:\n{' '.join(cmd)}\n{proc.stderr}")
+
+
+def build_shared_library(sources: CSources) -> Path:
+    """Compile the model into a shared library (cached by content)."""
+    out = _build_dir(sources, "shared")
+    lib = out / "libmodel.so"
+    if lib.exists():
+        return lib
+    _CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="build-", dir=_CACHE))
+    sources.write(tmp)
+    cmd = [host_compiler(), *CFLAGS, "-shared", "-fPIC", "-I", str(tmp)]
+    cmd += [str(tmp / c) for c in sources.c_files] + ["-o", str(tmp / "libmodel.so"), "-lm"]
+    _compile(cmd, "host model library")
+    try:
+        tmp.rename(out)
+    except OSError:  # another process built the same sources meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)
+    return lib
+
+
+def build_sanitized_harness(sources: CSources) -> Path:
+    """Compile model + ``runtime/host/harness.c`` into an executable under ASan and UBSan."""
+    out = _build_dir(sources, "sanitized")
+    exe = out / "harness"
+    if exe.exists():
+        return exe
+    _CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="build-", dir=_CACHE))
+    sources.write(tmp)
+    harness = data_dir("runtime") / "host" / "harness.c"
+    cmd = [host_compiler(), *CFLAGS, *SANITIZE, "-I", str(tmp)]
+    cmd += [str(tmp / c) for c in sources.c_files] + [str(harness), "-o", str(tmp / "harness"), "-lm"]
+    _compile(cmd, "sanitized host harness")
+    try:
+        tmp.rename(out)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return exe
+
+
+def run_shared(lib_path: Path, inputs: Sequence[np.ndarray], output_specs) -> list[np.ndarray]:
+    """Call ``stm32dvfs_model_run`` of a built library once."""
+    lib = ctypes.CDLL(str(lib_path))
+    fn = lib.stm32dvfs_model_run
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p)]
+    ins = [np.ascontiguousarray(a) for a in inputs]
+    outs = [np.zeros(shape, dtype=dtype) for shape, dtype in output_specs]
+    in_ptrs = (ctypes.c_void_p * max(1, len(ins)))(*[a.ctypes.data for a in ins])
+    out_ptrs = (ctypes.c_void_p * max(1, len(outs)))(*[a.ctypes.data for a in outs])
+    status = fn(in_ptrs, out_ptrs)
+    if status != 0:
+        raise RuntimeError(f"stm32dvfs_model_run returned status {status}")
+    return outs
+
+
+def run_sanitized(exe: Path, inputs: Sequence[np.ndarray], output_specs) -> list[np.ndarray]:
+    """Run the sanitized harness: inputs and outputs travel as raw files."""
+    with tempfile.TemporaryDirectory(prefix="stm32dvfs-run-") as tmp:
+        tmpd = Path(tmp)
+        args = [str(exe)]
+        for i, a in enumerate(inputs):
+            p = tmpd / f"in{i}.bin"
+            np.ascontiguousarray(a).tofile(p)
+            args.append(str(p))
+        outs = []
+        for i, _ in enumerate(output_specs):
+            args.append(str(tmpd / f"out{i}.bin"))
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=0", UBSAN_OPTIONS="print_stacktrace=1")
+        proc = subprocess.run(args, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise RuntimeError(f"sanitized host run failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+        for i, (shape, dtype) in enumerate(output_specs):
+            outs.append(np.fromfile(tmpd / f"out{i}.bin", dtype=dtype).reshape(shape))
+    return outs

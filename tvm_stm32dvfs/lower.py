@@ -1,0 +1,506 @@
+"""Lowering: Relax IRModule -> fused, flattened PrimFuncs in execution order + a static arena plan.
+
+This is the project's AOT layer (TVM 0.27 has no AOT executor): the Relax "zero" pipeline
+legalises and fuses the graph, the TIR passes below remove blocks and flatten buffers, and the
+Relax ``main`` — a straight line of ``call_tir`` bindings after fusion — *is* the execution order.
+Every intermediate tensor and every large kernel scratch buffer is then placed in one static arena
+by :class:`~tvm_stm32dvfs.planner.GreedyMemoryPlanner`.
+
+The result is a frozen :class:`LoweredModel`: plain data for the later stages.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import tvm
+import tvm_ffi
+from tvm import relax, s_tir, tirx
+
+from .errors import DynamicShapeError, UnsupportedOperatorError
+from .planner import GreedyMemoryPlanner
+
+#: Kernel scratch up to this size stays on the kernel's stack; larger scratch lives in the arena.
+STACK_SCRATCH_LIMIT_BYTES = 64
+
+#: Relax -> fused PrimFuncs (the "zero" pipeline, without the MetaSchedule database step).
+def relax_passes() -> list[tvm.transform.Pass]:
+    return [
+        relax.transform.LegalizeOps(),
+        relax.transform.AnnotateTIROpPattern(),
+        relax.transform.FoldConstant(),
+        relax.transform.FuseOps(),
+        relax.transform.FuseTIR(),
+        relax.transform.DeadCodeElimination(),
+    ]
+
+
+#: Scheduled TIR -> flat loops over 1-D buffers with 32-bit indices (the prefix of TVM's
+#: s_tir pipeline that does not target a device or the packed API).
+def tir_passes() -> list[tvm.transform.Pass]:
+    return [
+        s_tir.transform.CanonicalizeLoop(),
+        s_tir.transform.LowerInitBlock(),
+        s_tir.transform.PlanAndUpdateBufferAllocationLocation(),
+        s_tir.transform.ConvertBlocksToOpaque(),
+        s_tir.transform.CompactBufferAllocation(),
+        s_tir.transform.LowerMatchBuffer(),
+        s_tir.transform.StmtSimplify(),
+        s_tir.transform.LowerOpaqueBlock(),
+        tirx.transform.FlattenBuffer(),
+        tirx.transform.NarrowDataType(32),
+        tirx.transform.StmtSimplify(),
+        tirx.transform.RemoveNoOp(),
+        s_tir.transform.RewriteUnsafeSelect(),
+    ]
+
+
+def dtype_bytes(dtype: str) -> int:
+    dtype = str(dtype)
+    if dtype == "bool":
+        return 1
+    return int(re.sub(r"\D", "", dtype)) // 8
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A tensor of the model. ``kind``: input, output, activation (arena) or constant (flash)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    kind: str
+
+    @property
+    def elems(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    @property
+    def nbytes(self) -> int:
+        return self.elems * dtype_bytes(self.dtype)
+
+
+@dataclass(frozen=True)
+class ScratchBuffer:
+    """Kernel-private scratch (e.g. a padded input copy) that the planner puts in the arena."""
+
+    name: str
+    dtype: str
+    elems: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.elems * dtype_bytes(self.dtype)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One fused operator as a flattened PrimFunc, printed once and called by one or more steps."""
+
+    name: str
+    func: tirx.PrimFunc
+    scratch: tuple[ScratchBuffer, ...]
+    macs: int
+
+
+@dataclass(frozen=True)
+class Step:
+    """One call of a kernel: tensor names bound to its parameters (inputs then outputs)."""
+
+    kernel: str
+    args: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """What users see of a step: a fused operator with its cost and memory figures."""
+
+    index: int
+    name: str
+    op: str
+    input_shapes: tuple[tuple[int, ...], ...]
+    output_shapes: tuple[tuple[int, ...], ...]
+    macs: int
+    weight_bytes: int
+    activation_bytes: int
+
+
+@dataclass(frozen=True)
+class LoweredModel:
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+    tensors: dict[str, TensorInfo]
+    constants: dict[str, np.ndarray]
+    kernels: dict[str, Kernel]
+    steps: tuple[Step, ...]
+    layers: tuple[Layer, ...]
+    #: output index -> tensor that must be copied into it (an input, a constant or a repeated output)
+    output_copies: tuple[tuple[int, str], ...]
+    arena_offsets: dict[str, int]  # activation tensor or "<step>:<scratch>" -> byte offset
+    arena_bytes: int
+    relax_mod: tvm.IRModule = field(repr=False, compare=False)
+
+    @property
+    def weights_bytes(self) -> int:
+        return sum(int(a.nbytes) for a in self.constants.values())
+
+
+# --------------------------------------------------------------------------- helpers
+def _static_shape(sinfo, what: str) -> tuple[tuple[int, ...], str]:
+    if not isinstance(sinfo, relax.TensorType):
+        raise UnsupportedOperatorError(f"{what}: only tensors are supported, got {sinfo}")
+    if sinfo.shape is None:
+        raise DynamicShapeError(f"{what} has an unknown shape; give it with shape={{...}} / --shape")
+    dims = []
+    for d in sinfo.shape.values:
+        if not hasattr(d, "value"):
+            raise DynamicShapeError(
+                f"{what} has a dynamic dimension '{d}'; fix it with shape={{name: [..]}} / --shape NAME:1x3x32x32"
+            )
+        dims.append(int(d.value))
+    return tuple(dims), str(sinfo.dtype)
+
+
+def _c_ident(name: str) -> str:
+    s = re.sub(r"\W", "_", name)
+    return s if s and not s[0].isdigit() else "t_" + s
+
+
+def _alias_roots(func: tirx.PrimFunc) -> dict[int, int]:
+    """Buffer var -> the var whose data it views (DeclBuffer chains), by object hash."""
+    roots: dict[int, int] = {}
+
+    def visit(s):
+        t = type(s).__name__
+        if t == "SeqStmt":
+            for x in s.seq:
+                visit(x)
+        elif t == "DeclBuffer":
+            parent = s.data.args[0].__hash__()
+            roots[s.buffer.__hash__()] = roots.get(parent, parent)
+        elif t in ("For", "While", "AttrStmt", "LetStmt"):
+            visit(s.body)
+        elif t == "IfThenElse":
+            visit(s.then_case)
+            if s.else_case is not None:
+                visit(s.else_case)
+
+    visit(func.body)
+    return roots
+
+
+def count_macs(func: tirx.PrimFunc) -> int:
+    """Multiply-accumulates of a kernel: trip count of every ``C[i] = C[i] + a * b`` store."""
+    roots = _alias_roots(func)
+
+    def root(v) -> int:
+        h = v.__hash__()
+        return roots.get(h, h)
+
+    def is_mac(store) -> bool:
+        v = store.value
+        if type(v).__name__ != "Add":
+            return False
+        for acc, prod in ((v.a, v.b), (v.b, v.a)):
+            if (
+                type(acc).__name__ == "TensorLoad"
+                and root(acc.source) == root(store.buffer)
+                and type(prod).__name__ == "Mul"
+                and tvm_ffi.structural_equal(acc.indices[0], store.indices[0], map_free_vars=False)
+            ):
+                return True
+        return False
+
+    total = 0
+
+    def visit(s, trips: int):
+        nonlocal total
+        t = type(s).__name__
+        if t == "SeqStmt":
+            for x in s.seq:
+                visit(x, trips)
+        elif t == "For":
+            visit(s.body, trips * int(s.extent.value) if hasattr(s.extent, "value") else trips)
+        elif t in ("While", "AttrStmt", "LetStmt"):
+            visit(s.body, trips)
+        elif t == "IfThenElse":
+            visit(s.then_case, trips)
+            if s.else_case is not None:
+                visit(s.else_case, trips)
+        elif t == "BufferStore" and is_mac(s):
+            total += trips
+
+    visit(func.body, 1)
+    return total
+
+
+def arena_scratch(func: tirx.PrimFunc) -> tuple[ScratchBuffer, ...]:
+    """The ``AllocBuffer`` scratch of a flattened kernel that is too big for the stack.
+
+    The C emitter turns exactly these (same order, same names) into pointer parameters.
+    """
+    found: list[ScratchBuffer] = []
+
+    def visit(s):
+        t = type(s).__name__
+        if t == "SeqStmt":
+            for x in s.seq:
+                visit(x)
+        elif t == "AllocBuffer":
+            dtype = str(s.buffer.ty.dtype)
+            elems = 1
+            for d in s.buffer.ty.shape:
+                elems *= int(d.value if hasattr(d, "value") else d)
+            if elems * dtype_bytes(dtype) > STACK_SCRATCH_LIMIT_BYTES:
+                found.append(ScratchBuffer(s.buffer.name, dtype, elems))
+        elif t in ("For", "While", "AttrStmt", "LetStmt"):
+            visit(s.body)
+        elif t == "IfThenElse":
+            visit(s.then_case)
+            if s.else_case is not None:
+                visit(s.else_case)
+
+    visit(func.body)
+    return tuple(found)
+
+
+def lower_primfuncs(mod: tvm.IRModule) -> dict[str, tirx.PrimFunc]:
+    """Flatten every PrimFunc of ``mod`` (blocks removed, 1-D buffers, int32 indices)."""
+    tmod = tvm.IRModule({gv: f for gv, f in mod.functions_items() if isinstance(f, tirx.PrimFunc)})
+    with tvm.transform.PassContext(opt_level=3):
+        tmod = tvm.transform.Sequential(tir_passes())(tmod)
+    return {gv.name_hint: f for gv, f in tmod.functions_items()}
+
+
+_OP_KINDS = (
+    ("depthwise_conv2d", "depthwise_conv2d"),
+    ("group_conv2d", "group_conv2d"),
+    ("conv2d_transpose", "conv2d_transpose"),
+    ("conv1d", "conv1d"),
+    ("conv2d", "conv2d"),
+    ("conv3d", "conv3d"),
+    ("matmul", "dense"),
+    ("dense", "dense"),
+    ("max_pool", "max_pool"),
+    ("avg_pool", "avg_pool"),
+    ("adaptive_avg_pool", "avg_pool"),
+    ("mean", "global_avg_pool"),
+    ("softmax", "softmax"),
+    ("concatenate", "concat"),
+    ("transpose", "transpose"),
+    ("reshape", "reshape"),
+    ("add", "add"),
+    ("multiply", "mul"),
+    ("relu", "relu"),
+    ("clip", "clip"),
+)
+
+
+def op_kind(kernel_name: str, input_shapes, constant_shapes) -> str:
+    """A short operator kind from the fused kernel's name (FuseOps names it after its ops)."""
+    name = re.sub(r"^fused_", "", kernel_name)
+    kind = "elementwise"
+    for key, value in _OP_KINDS:
+        if name.startswith(key):
+            kind = value
+            break
+    if kind == "conv2d" and constant_shapes:
+        # grouped conv with one input channel per group and as many groups as channels
+        w = constant_shapes[0]
+        if len(w) == 4 and w[1] == 1 and input_shapes and len(input_shapes[0]) == 4 and input_shapes[0][1] == w[0] > 1:
+            kind = "depthwise_conv2d"
+    return kind
+
+
+# --------------------------------------------------------------------------- main entry
+def lower(mod: tvm.IRModule) -> LoweredModel:
+    """Lower a Relax module with static shapes and bound weights into a :class:`LoweredModel`."""
+    if "main" not in [gv.name_hint for gv in mod.get_global_vars()]:
+        raise UnsupportedOperatorError("the IRModule has no 'main' function")
+    main = mod["main"]
+    inputs = []
+    for p in main.params:
+        shape, dtype = _static_shape(p.ty, f"input '{p.name_hint if hasattr(p, 'name_hint') else p.name}'")
+        inputs.append((p, shape, dtype))
+
+    with tvm.transform.PassContext(opt_level=3):
+        fused = tvm.transform.Sequential(relax_passes())(mod)
+    flat = lower_primfuncs(fused)
+    main = fused["main"]
+
+    tensors: dict[str, TensorInfo] = {}
+    constants: dict[str, np.ndarray] = {}
+    var_names: dict[int, str] = {}
+    used_names: set[str] = set()
+
+    def fresh(base: str) -> str:
+        base = _c_ident(base)
+        cand, i = base, 1
+        while cand in used_names:
+            cand = f"{base}_{i}"
+            i += 1
+        used_names.add(cand)
+        return cand
+
+    for p, shape, dtype in inputs:
+        pname = p.name_hint if hasattr(p, "name_hint") else p.name
+        n = fresh(pname)
+        var_names[p.__hash__()] = n
+        tensors[n] = TensorInfo(n, shape, dtype, "input")
+
+    def constant_name(c) -> str:
+        arr = c.value.numpy()
+        n = fresh(f"w{len(constants)}")
+        constants[n] = np.ascontiguousarray(arr)
+        tensors[n] = TensorInfo(n, tuple(arr.shape), str(arr.dtype), "constant")
+        return n
+
+    def arg_name(a) -> str | tuple:
+        t = type(a).__name__
+        if t in ("Var", "DataflowVar"):
+            try:
+                return var_names[a.__hash__()]
+            except KeyError:
+                raise UnsupportedOperatorError(f"variable {a} used before definition in main") from None
+        if t in ("GenericConst", "Constant"):
+            return constant_name(a)
+        raise UnsupportedOperatorError(f"unsupported argument {t} in main: {a}")
+
+    kernels: dict[str, Kernel] = {}
+    steps: list[Step] = []
+    tuples: dict[int, tuple] = {}
+    call_tir = tvm.ir.Op.get("relax.call_tir")
+
+    body = main.body
+    bindings = [b for block in body.blocks for b in block.bindings]
+    for b in bindings:
+        value = b.value
+        vname = b.var.name_hint if hasattr(b.var, "name_hint") else b.var.name
+        vt = type(value).__name__
+        if vt == "Call" and value.op.same_as(call_tir):
+            gv = value.args[0]
+            kname = gv.name_hint
+            if kname not in flat:
+                raise UnsupportedOperatorError(f"call_tir target {kname} is not a PrimFunc")
+            arg_tuple = value.args[1]
+            args = tuple(arg_name(a) for a in arg_tuple.fields)
+            out_sinfo = value.ty
+            outs_info = list(out_sinfo.fields) if isinstance(out_sinfo, relax.TupleType) else [out_sinfo]
+            outs = []
+            for k, si in enumerate(outs_info):
+                shape, dtype = _static_shape(si, f"output of {kname}")
+                on = fresh(vname if len(outs_info) == 1 else f"{vname}_{k}")
+                tensors[on] = TensorInfo(on, shape, dtype, "activation")
+                outs.append(on)
+            if len(outs_info) == 1:
+                var_names[b.var.__hash__()] = outs[0]
+            else:
+                tuples[b.var.__hash__()] = tuple(outs)
+            if kname not in kernels:
+                f = flat[kname]
+                kernels[kname] = Kernel(kname, f, arena_scratch(f), count_macs(f))
+            steps.append(Step(kname, args, tuple(outs)))
+        elif vt == "TupleGetItem":
+            src = tuples.get(value.tuple_value.__hash__())
+            if src is None:
+                raise UnsupportedOperatorError(f"tuple access on a non-tuple in main: {value}")
+            var_names[b.var.__hash__()] = src[int(value.index)]
+        elif vt == "Tuple":
+            tuples[b.var.__hash__()] = tuple(arg_name(f) for f in value.fields)
+        elif vt in ("Var", "DataflowVar", "GenericConst", "Constant"):
+            var_names[b.var.__hash__()] = arg_name(value)
+        else:
+            op = value.op.name if vt == "Call" and hasattr(value.op, "name") else vt
+            raise UnsupportedOperatorError(
+                f"operator {op} (binding '{vname}') could not be lowered to a kernel; it has no TIR legalization"
+            )
+
+    # model outputs
+    ret = body.body
+    if type(ret).__name__ == "Tuple":
+        out_refs = [arg_name(f) for f in ret.fields]
+    elif ret.__hash__() in tuples:
+        out_refs = list(tuples[ret.__hash__()])
+    else:
+        out_refs = [arg_name(ret)]
+    outputs: list[TensorInfo] = []
+    output_copies: list[tuple[int, str]] = []
+    claimed: set[str] = set()
+    for i, ref in enumerate(out_refs):
+        if isinstance(ref, tuple):
+            raise UnsupportedOperatorError("nested tuple outputs are not supported")
+        info = tensors[ref]
+        if info.kind == "activation" and ref not in claimed:
+            tensors[ref] = TensorInfo(ref, info.shape, info.dtype, "output")
+            claimed.add(ref)
+            outputs.append(tensors[ref])
+        else:
+            # an input, a constant or an output listed twice: copied into its own output buffer
+            on = fresh(f"output{i}")
+            tensors[on] = TensorInfo(on, info.shape, info.dtype, "output")
+            outputs.append(tensors[on])
+            output_copies.append((i, ref))
+
+    layers = _layers(steps, kernels, tensors)
+    offsets, arena_bytes = _plan_arena(steps, kernels, tensors, output_copies)
+    return LoweredModel(
+        inputs=tuple(tensors[var_names[p.__hash__()]] for p, _, _ in inputs),
+        outputs=tuple(outputs),
+        tensors=tensors,
+        constants=constants,
+        kernels=kernels,
+        steps=tuple(steps),
+        layers=tuple(layers),
+        output_copies=tuple(output_copies),
+        arena_offsets=offsets,
+        arena_bytes=arena_bytes,
+        relax_mod=fused,
+    )
+
+
+def _layers(steps, kernels, tensors) -> list[Layer]:
+    layers = []
+    for i, s in enumerate(steps):
+        ins = [tensors[a] for a in s.args]
+        acts = [t for t in ins if t.kind != "constant"]
+        consts = [t for t in ins if t.kind == "constant"]
+        outs = [tensors[o] for o in s.outputs]
+        layers.append(
+            Layer(
+                index=i,
+                name=s.kernel if sum(1 for x in steps if x.kernel == s.kernel) == 1 else f"{s.kernel}#{i}",
+                op=op_kind(s.kernel, [t.shape for t in acts], [t.shape for t in consts]),
+                input_shapes=tuple(t.shape for t in acts),
+                output_shapes=tuple(t.shape for t in outs),
+                macs=kernels[s.kernel].macs,
+                weight_bytes=sum(t.nbytes for t in consts),
+                activation_bytes=sum(t.nbytes for t in acts) + sum(t.nbytes for t in outs),
+            )
+        )
+    return layers
+
+
+def _plan_arena(steps, kernels, tensors, output_copies) -> tuple[dict[str, int], int]:
+    """Lifetimes of activations and kernel scratch -> offsets in one arena."""
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for i, s in enumerate(steps):
+        for n in s.outputs:
+            first.setdefault(n, i)
+            last[n] = max(last.get(n, i), i)
+        for n in s.args:
+            last[n] = i
+    end = len(steps)
+    for _, ref in output_copies:  # read by the final copy
+        last[ref] = end
+    planner = GreedyMemoryPlanner()
+    for n, info in tensors.items():
+        if info.kind == "activation" and n in first:
+            planner.add_buffer(n, info.nbytes, first[n], last[n])
+    for i, s in enumerate(steps):
+        for sb in kernels[s.kernel].scratch:
+            planner.add_buffer(f"{i}:{sb.name}", sb.nbytes, i, i)
+    return {b.name: b.offset for b in planner.buffers()}, planner.peak()
