@@ -115,7 +115,7 @@ class CompiledModel:
                     f"input '{spec.name}' has dtype {a.dtype}, the model expects {spec.dtype} "
                     f"(convert with .astype(np.{spec.dtype}))"
                 )
-            arrays.append(np.ascontiguousarray(a))
+            arrays.append(np.array(a, order="C"))
         return arrays
 
     def run_host(self, x: Inputs, sanitize: bool = False):
@@ -143,7 +143,7 @@ def _bind_params(mod: tvm.IRModule, params: Mapping[str, np.ndarray] | None) -> 
     unknown = [k for k in params if k not in names]
     if unknown:
         raise InputMismatchError(f"params name no parameter of main: {', '.join(unknown[:5])}")
-    bound = {k: tvm.runtime.tensor(np.ascontiguousarray(v)) for k, v in params.items()}
+    bound = {k: tvm.runtime.tensor(np.array(v, order="C")) for k, v in params.items()}  # keeps 0-d shapes
     mod = relax.transform.BindParams("main", bound)(mod)
     main = mod["main"]
     if main.attrs is not None and "num_input" in main.attrs:

@@ -21,6 +21,7 @@ from tvm import relax, s_tir, tirx
 
 from .errors import DynamicShapeError, UnsupportedOperatorError
 from .planner import GreedyMemoryPlanner
+from .schedule import reduce_intermediates
 
 #: Kernel scratch up to this size stays on the kernel's stack; larger scratch lives in the arena.
 STACK_SCRATCH_LIMIT_BYTES = 64
@@ -28,6 +29,11 @@ STACK_SCRATCH_LIMIT_BYTES = 64
 #: Relax -> fused PrimFuncs (the "zero" pipeline, without the MetaSchedule database step).
 def relax_passes() -> list[tvm.transform.Pass]:
     return [
+        # BatchNormalization: into the preceding conv's weights where there is one, else into
+        # a multiply-add that fuses with its neighbours
+        relax.transform.FoldBatchnormToConv2D(),
+        relax.transform.DecomposeOpsForInference(),
+        relax.transform.FoldConstant(),
         relax.transform.LegalizeOps(),
         relax.transform.AnnotateTIROpPattern(),
         relax.transform.FoldConstant(),
@@ -139,7 +145,7 @@ class LoweredModel:
     layers: tuple[Layer, ...]
     #: output index -> tensor that must be copied into it (an input, a constant or a repeated output)
     output_copies: tuple[tuple[int, str], ...]
-    arena_offsets: dict[str, int]  # activation tensor or "<step>:<scratch>" -> byte offset
+    arena_offsets: dict[str, int]  # activation tensor or scratch_key(step, k) -> byte offset
     arena_bytes: int
     relax_mod: tvm.IRModule = field(repr=False, compare=False)
 
@@ -269,7 +275,9 @@ def arena_scratch(func: tirx.PrimFunc) -> tuple[ScratchBuffer, ...]:
 
 def lower_primfuncs(mod: tvm.IRModule) -> dict[str, tirx.PrimFunc]:
     """Flatten every PrimFunc of ``mod`` (blocks removed, 1-D buffers, int32 indices)."""
-    tmod = tvm.IRModule({gv: f for gv, f in mod.functions_items() if isinstance(f, tirx.PrimFunc)})
+    tmod = tvm.IRModule(
+        {gv: reduce_intermediates(f) for gv, f in mod.functions_items() if isinstance(f, tirx.PrimFunc)}
+    )
     with tvm.transform.PassContext(opt_level=3):
         tmod = tvm.transform.Sequential(tir_passes())(tmod)
     return {gv.name_hint: f for gv, f in tmod.functions_items()}
@@ -326,8 +334,10 @@ def lower(mod: tvm.IRModule) -> LoweredModel:
         shape, dtype = _static_shape(p.ty, f"input '{p.name_hint if hasattr(p, 'name_hint') else p.name}'")
         inputs.append((p, shape, dtype))
 
+    fused = mod
     with tvm.transform.PassContext(opt_level=3):
-        fused = tvm.transform.Sequential(relax_passes())(mod)
+        for p in relax_passes():
+            fused = p(fused)
     flat = lower_primfuncs(fused)
     main = fused["main"]
 
@@ -354,7 +364,7 @@ def lower(mod: tvm.IRModule) -> LoweredModel:
     def constant_name(c) -> str:
         arr = c.value.numpy()
         n = fresh(f"w{len(constants)}")
-        constants[n] = np.ascontiguousarray(arr)
+        constants[n] = np.array(arr, order="C")
         tensors[n] = TensorInfo(n, tuple(arr.shape), str(arr.dtype), "constant")
         return n
 
@@ -483,6 +493,11 @@ def _layers(steps, kernels, tensors) -> list[Layer]:
     return layers
 
 
+def scratch_key(step: int, index: int) -> str:
+    """Arena key of the ``index``-th scratch buffer of step ``step``."""
+    return f"{step}:scratch{index}"
+
+
 def _plan_arena(steps, kernels, tensors, output_copies) -> tuple[dict[str, int], int]:
     """Lifetimes of activations and kernel scratch -> offsets in one arena."""
     first: dict[str, int] = {}
@@ -501,6 +516,6 @@ def _plan_arena(steps, kernels, tensors, output_copies) -> tuple[dict[str, int],
         if info.kind == "activation" and n in first:
             planner.add_buffer(n, info.nbytes, first[n], last[n])
     for i, s in enumerate(steps):
-        for sb in kernels[s.kernel].scratch:
-            planner.add_buffer(f"{i}:{sb.name}", sb.nbytes, i, i)
+        for k, sb in enumerate(kernels[s.kernel].scratch):
+            planner.add_buffer(scratch_key(i, k), sb.nbytes, i, i)
     return {b.name: b.offset for b in planner.buffers()}, planner.peak()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..lower import LoweredModel
+from ..lower import LoweredModel, scratch_key
 from ..resources import data_dir, templates
 from .tir_to_c import CFunction, c_type, emit_function, helper_definitions
 
@@ -52,7 +52,10 @@ def _format_values(arr: np.ndarray) -> str:
                 return "NAN"
             if math.isinf(v):
                 return "INFINITY" if v > 0 else "-INFINITY"
-            return f"{v:.9g}{suffix}" if dtype == "float32" else f"{v:.17g}"
+            text = f"{v:.9g}" if dtype == "float32" else f"{v:.17g}"
+            if "." not in text and "e" not in text:
+                text += ".0"  # "0f" is not a C literal
+            return text + suffix
 
         items = [fmt(float(v)) for v in flat.tolist()]
     elif dtype == "bool":
@@ -99,11 +102,12 @@ def emit_sources(lowered: LoweredModel, model_name: str = "model", board: str = 
             raise AssertionError(f"{step.kernel}: {len(bound)} tensors for {len(tensor_params)} parameters")
         args = []
         it = iter(bound)
-        scratch = iter(lowered.kernels[step.kernel].scratch)
+        scratch_index = 0
         for p in cf.params:
             if p.scratch:
-                sb = next(scratch)
-                args.append(f"({c_type(p.dtype)}*)ARENA({lowered.arena_offsets[f'{i}:{sb.name}']}u)")
+                offset = lowered.arena_offsets[scratch_key(i, scratch_index)]
+                scratch_index += 1
+                args.append(f"({c_type(p.dtype)}*)ARENA({offset}u)")
             else:
                 args.append(_arg_expr(lowered, next(it), p.written))
         layer = lowered.layers[i]

@@ -243,7 +243,9 @@ class TirToC:
             nbytes = elems * dtype_bytes(dtype)
             if nbytes <= STACK_SCRATCH_LIMIT_BYTES:
                 name = self.names.name(buf)
+                # (void): TIR may leave dead stores into a temporary; gcc drops them, -Werror must not trip
                 out.append(f"{pad}{c_type(dtype)} {name}[{elems}];")
+                out.append(f"{pad}(void){name};")
             else:
                 name = self.names.name(buf, f"scratch_{buf.name}")
                 self._param_index[name] = len(self.params)
