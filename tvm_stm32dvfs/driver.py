@@ -17,6 +17,7 @@ from tvm import relax
 
 from .codegen import CSources, emit_sources
 from .errors import InputMismatchError, Stm32DvfsError
+from .frontend import param_keys
 from .lower import Layer, LoweredModel, TensorInfo, lower
 from .target import board_of_target
 
@@ -139,11 +140,12 @@ class CompiledModel:
 def _bind_params(mod: tvm.IRModule, params: Mapping[str, np.ndarray] | None) -> tvm.IRModule:
     if not params:
         return mod
-    names = {p.name_hint if hasattr(p, "name_hint") else p.name for p in mod["main"].params}
-    unknown = [k for k in params if k not in names]
+    by_key = dict(zip(param_keys(mod["main"]), mod["main"].params))
+    unknown = [k for k in params if k not in by_key]
     if unknown:
         raise InputMismatchError(f"params name no parameter of main: {', '.join(unknown[:5])}")
-    bound = {k: tvm.runtime.tensor(np.array(v, order="C")) for k, v in params.items()}  # keeps 0-d shapes
+    # bound by variable, not name: imported names can repeat; np.array keeps 0-d shapes
+    bound = {by_key[k]: tvm.runtime.tensor(np.array(v, order="C")) for k, v in params.items()}
     mod = relax.transform.BindParams("main", bound)(mod)
     main = mod["main"]
     if main.attrs is not None and "num_input" in main.attrs:

@@ -93,6 +93,10 @@ def resolve_input_shapes(
 ) -> dict[str, list[int]]:
     """Static shape of every graph input, from the model or from ``shape`` (which wins)."""
     inputs = _graph_inputs(model)
+    if not inputs:
+        raise UnsupportedOperatorError(
+            "the model has no inputs: its outputs are constants, there is nothing to compute per inference"
+        )
     names = [i.name for i in inputs]
     if shape is not None and not isinstance(shape, Mapping):
         if len(inputs) != 1:
@@ -132,6 +136,10 @@ def resolve_input_shapes(
             )
         dims = []
         for d in ttype.shape.dim:
+            if d.HasField("dim_value") and d.dim_value == 0:
+                raise UnsupportedOperatorError(
+                    f"input '{inp.name}' has a zero-size dimension: empty tensors are not supported"
+                )
             if d.HasField("dim_value") and d.dim_value > 0:
                 dims.append(int(d.dim_value))
             else:
@@ -231,8 +239,22 @@ def from_onnx(
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UnsupportedOperatorError(f"TVM's ONNX importer rejected the model: {first}") from None
     mod, params = relax.frontend.detach_params(mod)
-    names = [p.name_hint if hasattr(p, "name_hint") else p.name for p in mod["main"].params]
-    arrays = {}
-    for name, value in zip(names[len(names) - len(params.get("main", [])):], params.get("main", [])):
-        arrays[name] = value.numpy()
-    return mod, arrays
+    values = params.get("main", [])
+    keys = param_keys(mod["main"])
+    return mod, {k: v.numpy() for k, v in zip(keys[len(keys) - len(values):], values)}
+
+
+def param_keys(main) -> list[str]:
+    """Unique keys of ``main``'s parameters: the name, with ``#k`` on the k-th repeat.
+
+    The importer sanitises ONNX names, so two parameters can end up with one name ("1");
+    the params dict of :func:`from_onnx` and :func:`tvm_stm32dvfs.build` use these keys.
+    """
+    seen: dict[str, int] = {}
+    keys = []
+    for p in main.params:
+        name = p.name_hint if hasattr(p, "name_hint") else p.name
+        k = seen.get(name, 0)
+        seen[name] = k + 1
+        keys.append(name if k == 0 else f"{name}#{k}")
+    return keys

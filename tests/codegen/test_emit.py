@@ -1,0 +1,49 @@
+"""Generated C: warning-free with gcc and arm-none-eabi-gcc, and exact constants."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from tvm_stm32dvfs.codegen.emit import _format_values
+from tvm_stm32dvfs.evaluate.host import CFLAGS
+
+
+ARM_FLAGS = ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16", "-O2"]
+
+
+@pytest.mark.xdist_group("zoo")
+def test_cross_compiles_for_cortex_m7_without_warnings(zoo_name, tmp_path, zoo_model, tool):
+    cc = tool("arm-none-eabi-gcc")
+    compiled = zoo_model(zoo_name)
+    compiled.export_c(tmp_path)
+    for c_file in compiled.sources.c_files:
+        cmd = [cc, *ARM_FLAGS, "-std=c11", "-Wall", "-Wextra", "-Werror", "-I", str(tmp_path), "-c",
+               str(tmp_path / c_file), "-o", str(tmp_path / (c_file + ".o"))]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    # the arena is .bss, the weights are read-only data (flash)
+    nm = subprocess.run([tool("arm-none-eabi-nm"), "-S", str(tmp_path / "weights.c.o")],
+                        capture_output=True, text=True, check=True).stdout
+    assert nm and all(line.split()[2] in "rR" for line in nm.splitlines() if len(line.split()) == 4)
+
+
+def test_host_flags_are_strict():
+    assert {"-Wall", "-Wextra", "-Werror"} <= set(CFLAGS)
+
+
+def test_float_constants_round_trip(tmp_path):
+    values = np.array([0.0, -0.0, 1.0, -2.5, 1e-38, 3.4028235e38, 0.1, 7.0, np.float32(1) / 3], dtype=np.float32)
+    src = tmp_path / "v.c"
+    src.write_text(
+        "#include <math.h>\n#include <stdio.h>\n#include <string.h>\n#include <stdint.h>\n"
+        f"static const float v[] = {{\n{_format_values(values)}\n}};\n"
+        "int main(void) { for (unsigned i = 0; i < sizeof v / sizeof v[0]; ++i) {"
+        " uint32_t u; memcpy(&u, &v[i], 4); printf(\"%u\\n\", u); } return 0; }\n"
+    )
+    exe = tmp_path / "v"
+    subprocess.run(["gcc", *CFLAGS, str(src), "-o", str(exe)], check=True)
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
+    assert [int(u) for u in out] == values.view(np.uint32).tolist()

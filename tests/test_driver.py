@@ -1,0 +1,98 @@
+"""build(): bundled models end to end on the host, against onnxruntime."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+import tvm_stm32dvfs
+from tvm_stm32dvfs.errors import BoardDataError, InputMismatchError
+from tvm_stm32dvfs.models.zoo import ZOO
+
+
+N_INPUTS = 20
+
+
+@pytest.mark.xdist_group("zoo")
+def test_bundled_model_matches_onnxruntime(zoo_name, zoo_model):
+    """20 random inputs per model, generated C under ASan/UBSan, rtol 1e-4 / atol 1e-5."""
+    compiled = zoo_model(zoo_name)
+    session = ort.InferenceSession(str(ZOO[zoo_name].path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(20)
+    for _ in range(N_INPUTS):
+        x = rng.standard_normal(compiled.inputs[0].shape).astype(np.float32)
+        ours = compiled.run_host(x, sanitize=True)
+        ref = session.run(None, {"input": x})[0]
+        np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.xdist_group("zoo")
+def test_ctypes_and_sanitized_runs_agree(zoo_name, zoo_model):
+    compiled = zoo_model(zoo_name)
+    x = np.random.default_rng(7).standard_normal(compiled.inputs[0].shape).astype(np.float32)
+    np.testing.assert_array_equal(compiled.run_host(x), compiled.run_host(x, sanitize=True))
+
+
+@pytest.mark.xdist_group("zoo")
+def test_layer_table_figures(zoo_name, zoo_model):
+    compiled = zoo_model(zoo_name)
+    layers = compiled.layers
+    assert [layer.index for layer in layers] == list(range(len(layers)))
+    convs = [layer for layer in layers if "conv" in layer.op]
+    assert convs, "every bundled model has convolutions"
+    for layer in convs:
+        assert layer.macs > 0 and layer.weight_bytes > 0
+    # MACs of the fused graph equal the textbook count of the architecture's convs and dense layers
+    assert compiled.macs == sum(layer.macs for layer in layers)
+    assert compiled.weights_bytes == sum(layer.weight_bytes for layer in layers)
+    # the arena holds at least the largest layer's output tensor that is not a model output
+    inner = [layer for layer in layers[:-1]]
+    assert compiled.arena_bytes >= max(4 * int(np.prod(s)) for layer in inner for s in layer.output_shapes)
+
+
+def test_dscnn_first_layer_macs(zoo_model):
+    """DS-CNN's first conv: 25x5 outputs x 64 channels x (10x4 kernel x 1 input channel)."""
+    compiled = zoo_model("kws_dscnn")
+    first = compiled.layers[0]
+    assert first.op == "conv2d"
+    assert first.macs == 25 * 5 * 64 * 10 * 4
+    dw = [layer for layer in compiled.layers if layer.op == "depthwise_conv2d"]
+    assert len(dw) == 4 and all(layer.macs == 25 * 5 * 64 * 9 for layer in dw)
+
+
+def test_unknown_board_lists_the_known():
+    mod, params = tvm_stm32dvfs.from_onnx(ZOO["kws_dscnn"].path)
+    with pytest.raises(BoardDataError, match="stm32f746g-disco"):
+        tvm_stm32dvfs.build(mod, target="stm32dvfs-nonexistent-board", params=params)
+
+
+def test_run_host_checks_its_inputs(zoo_model):
+    compiled = zoo_model("kws_dscnn")
+    good = np.zeros(compiled.inputs[0].shape, dtype=np.float32)
+    with pytest.raises(InputMismatchError, match="shape"):
+        compiled.run_host(np.zeros((1, 1, 49, 11), dtype=np.float32))
+    with pytest.raises(InputMismatchError, match="dtype float64"):
+        compiled.run_host(good.astype(np.float64))
+    with pytest.raises(InputMismatchError, match="unknown"):
+        compiled.run_host({"input": good, "other": good})
+    assert compiled.run_host({"input": good}).shape == (1, 12)
+
+
+def test_export_c_writes_everything_or_nothing(tmp_path, zoo_model):
+    compiled = zoo_model("kws_dscnn")
+    out = tmp_path / "model"
+    written = compiled.export_c(out)
+    names = sorted(p.name for p in written)
+    assert names == sorted(compiled.sources.files)
+    assert {"model.c", "model.h", "kernels.c", "weights.c", "stm32dvfs_status.h"} <= set(names)
+    text = (out / "model.h").read_text()
+    assert f"STM32DVFS_MODEL_ARENA_BYTES {compiled.arena_bytes}u" in text
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temporary left behind"
+
+
+def test_generated_c_never_allocates(zoo_model):
+    compiled = zoo_model("ic_resnet8")
+    for name, text in compiled.sources.files.items():
+        for word in ("malloc", "calloc", "realloc", "free(", "TVMBackendAllocWorkspace", "TVMFFIAny", "DLTensor"):
+            assert word not in text, f"{word} in {name}"

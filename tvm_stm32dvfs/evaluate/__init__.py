@@ -1,0 +1,1 @@
+"""Evaluation: host runs of the generated C and validation against onnxruntime."""
