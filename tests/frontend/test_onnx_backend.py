@@ -27,7 +27,7 @@ from onnx import numpy_helper
 
 import tvm_stm32dvfs
 from tvm_stm32dvfs.errors import Stm32DvfsError
-from tvm_stm32dvfs.frontend import _CONSTANT_INPUTS, SUPPORTED_OPS
+from tvm_stm32dvfs.frontend.importer import _CONSTANT_INPUTS, SUPPORTED_OPS
 
 
 @dataclass

@@ -15,7 +15,7 @@ import onnx
 import tvm
 from onnx import TensorProto
 
-from .errors import DynamicShapeError, ModelFormatError, UnsupportedOperatorError
+from ..errors import DynamicShapeError, ModelFormatError, UnsupportedOperatorError
 
 #: ONNX operators (default domain) this release compiles, with float32 tensors.
 SUPPORTED_OPS = frozenset(

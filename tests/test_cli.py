@@ -1,0 +1,94 @@
+"""The stm32dvfs command: output, one-line errors with exit 2, no half-written output."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tvm_stm32dvfs.models.zoo import ZOO
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tvm_stm32dvfs.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, pattern: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_compile_prints_layer_table_and_writes_sources(tmp_path):
+    out = tmp_path / "kws"
+    proc = run_cli("compile", str(ZOO["kws_dscnn"].path), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "depthwise_conv2d" in proc.stdout and "arena" in proc.stdout
+    assert (out / "model.c").is_file() and (out / "model.h").is_file()
+
+
+def test_validate_reports_errors_against_onnxruntime():
+    proc = run_cli("validate", str(ZOO["ic_resnet8"].path), "--inputs", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert "cosine" in proc.stdout and "100%" in proc.stdout
+
+
+def test_corrupt_model_is_one_line_exit_2(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage" * 50)
+    out = tmp_path / "never"
+    proc = run_cli("compile", str(bad), "-o", str(out))
+    assert_one_line_error(proc, r"not a (readable|valid) ONNX model")
+    assert not out.exists(), "no half-written output directory"
+
+
+def test_unknown_board_is_one_line_exit_2(tmp_path):
+    proc = run_cli("compile", str(ZOO["kws_dscnn"].path), "-o", str(tmp_path / "x"), "--board", "arduino-uno")
+    assert_one_line_error(proc, r"unknown target .*stm32f746g-disco")
+
+
+def test_dynamic_shape_fix_on_the_command_line(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="r")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 8])])
+    path = tmp_path / "dyn.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    proc = run_cli("compile", str(path), "-o", str(tmp_path / "o1"))
+    assert_one_line_error(proc, r"dynamic dimension 'n'.*--shape")
+    proc = run_cli("compile", str(path), "-o", str(tmp_path / "o2"), "--shape", "x:2x8")
+    assert proc.returncode == 0, proc.stderr
+
+
+def _readme_commands() -> list[list[str]]:
+    text = (ROOT / "README.md").read_text()
+    cmds = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith(".venv/bin/stm32dvfs "):
+            cmds.append(shlex.split(line.split("#")[0])[1:])
+    return cmds
+
+
+@pytest.mark.parametrize("argv", _readme_commands(), ids=lambda a: " ".join(a[:2]))
+def test_readme_commands_run(argv, tmp_path):
+    argv = [str(tmp_path / "out") if a.startswith("out/") else a for a in argv]
+    proc = run_cli(*argv)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_readme_shows_the_two_commands():
+    text = (ROOT / "README.md").read_text()
+    assert "make demo" in text and "make test" in text
+    assert len(_readme_commands()) >= 4
