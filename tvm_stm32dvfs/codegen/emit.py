@@ -14,7 +14,7 @@ from ..resources import data_dir, templates
 from .tir_to_c import CFunction, c_type, emit_function, helper_definitions
 
 #: Headers the model sources include from the runtime folder.
-RUNTIME_HEADERS = ("stm32dvfs_status.h",)
+RUNTIME_HEADERS = ("stm32dvfs_status.h", "stm32dvfs_qnn.h")
 
 
 @dataclass(frozen=True)

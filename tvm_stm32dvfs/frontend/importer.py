@@ -158,13 +158,17 @@ def _node_label(node: onnx.NodeProto, index: int) -> str:
 
 def validate_model(model: onnx.ModelProto) -> None:
     """Reject, in one error, everything this release cannot compile exactly."""
+    from .qdq import QDQ_OPS, is_qdq_model
+
+    quantized = is_qdq_model(model)
+    supported = SUPPORTED_OPS | QDQ_OPS if quantized else SUPPORTED_OPS
     problems: list[str] = []
     unsupported: dict[str, list[str]] = {}
     constants = {i.name for i in model.graph.initializer}
     constants |= {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
     for i, node in enumerate(model.graph.node):
         label = _node_label(node, i)
-        if node.domain not in ("", "ai.onnx") or node.op_type not in SUPPORTED_OPS:
+        if node.domain not in ("", "ai.onnx") or node.op_type not in supported:
             key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
             unsupported.setdefault(key, []).append(label)
             continue
@@ -186,11 +190,12 @@ def validate_model(model: onnx.ModelProto) -> None:
         )
         raise UnsupportedOperatorError(
             f"unsupported operator{'s' if len(unsupported) > 1 else ''}: {listed}. "
-            f"Supported: {', '.join(sorted(SUPPORTED_OPS))}"
+            f"Supported: {', '.join(sorted(supported))}"
         )
     if problems:
         raise UnsupportedOperatorError("; ".join(problems))
-    _validate_dtypes(model)
+    if not quantized:  # the QDQ importer checks the types of every quantized chain itself
+        _validate_dtypes(model)
 
 
 def _validate_dtypes(model: onnx.ModelProto) -> None:
@@ -229,6 +234,10 @@ def from_onnx(
     model = load_onnx(source)
     shapes = resolve_input_shapes(model, shape)
     validate_model(model)
+    from .qdq import import_qdq, is_qdq_model
+
+    if is_qdq_model(model):
+        return import_qdq(model, shapes), {}
     import tvm.relax.frontend.onnx as relax_onnx  # must be imported explicitly in TVM 0.27
     from tvm import relax
 

@@ -1,0 +1,290 @@
+"""Int8 kernels as TE computations (the project's "topi" for quantized operators).
+
+Conventions, as TFLite Micro and CMSIS-NN: int8 activations with a per-tensor scale and zero
+point, int8 weights with a per-output-channel scale and zero point 0, int32 accumulators and
+bias (bias scale = input scale x weight scale), and requantisation of the accumulator by a
+fixed-point multiplier and shift (``stm32dvfs_requantize_s8`` in ``runtime/include/
+stm32dvfs_qnn.h``), with fused ReLU/ReLU6 as the clamp bounds [lo, hi].
+
+Every function takes TE tensors and Python scalars and returns a TE tensor; the frontend calls
+them through ``BlockBuilder.call_te``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from tvm import te, tirx
+
+REQUANTIZE_S8 = "stm32dvfs_requantize_s8"
+REQUANTIZE = "stm32dvfs_requantize"
+REQUANTIZE_EVEN_S8 = "stm32dvfs_requantize_even_s8"
+
+
+def _i32(v) -> tirx.PrimExpr:
+    return tirx.const(int(v), "int32")
+
+
+def requantize_s8(acc, multiplier, shift, zero_point: int, lo: int, hi: int):
+    return tirx.call_extern("int8", REQUANTIZE_S8, acc, multiplier, shift, _i32(zero_point), _i32(lo), _i32(hi))
+
+
+def requantize_even_s8(acc, multiplier, shift, zero_point: int, lo: int, hi: int):
+    return tirx.call_extern("int8", REQUANTIZE_EVEN_S8, acc, multiplier, shift, _i32(zero_point), _i32(lo), _i32(hi))
+
+
+def requantize(acc, multiplier, shift):
+    return tirx.call_extern("int32", REQUANTIZE, acc, multiplier, shift)
+
+
+def quantize(x: te.Tensor, scale: float, zero_point: int) -> te.Tensor:
+    """float -> int8: clamp(round_half_even(x / scale) + zero_point) (ONNX QuantizeLinear)."""
+    s = tirx.const(float(scale), "float32")
+    z = tirx.const(float(zero_point), "float32")
+
+    def f(*i):
+        v = tirx.round(x(*i) / s) + z  # C nearbyintf: ties to even, as ONNX
+        return tirx.Cast("int8", tirx.max(tirx.min(v, tirx.const(127.0, "float32")), tirx.const(-128.0, "float32")))
+
+    return te.compute(x.shape, f, name="quantize")
+
+
+def dequantize(q: te.Tensor, scale: float, zero_point: int) -> te.Tensor:
+    """int8 -> float: (q - zero_point) * scale (ONNX DequantizeLinear)."""
+    s = tirx.const(float(scale), "float32")
+    return te.compute(
+        q.shape, lambda *i: tirx.Cast("float32", q(*i).astype("int32") - _i32(zero_point)) * s, name="dequantize"
+    )
+
+
+def conv2d_nchw(
+    x: te.Tensor,
+    w: te.Tensor,
+    bias: te.Tensor,
+    multiplier: te.Tensor,
+    shift: te.Tensor,
+    *,
+    x_zero_point: int,
+    out_zero_point: int,
+    lo: int,
+    hi: int,
+    strides: Sequence[int],
+    pads: Sequence[int],
+    dilations: Sequence[int],
+    groups: int,
+) -> te.Tensor:
+    """Int8 2-D convolution, NCHW activations, OIHW weights, per-output-channel requantisation.
+
+    The input is widened to int16 with its zero point subtracted once (``pad_temp``), so the
+    padding is exactly 0 and the MAC loop does no sign extension or offset arithmetic.
+    """
+    n, c, h, wd = (int(d) for d in x.shape)
+    o, cpg, kh, kw = (int(d) for d in w.shape)
+    pt, pl, pb, pr = pads
+    sh, sw = strides
+    dh, dw = dilations
+    oh = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    opg = o // groups
+    zx = tirx.const(int(x_zero_point), "int16")
+
+    def pad(nn, cc, yy, xx):
+        inside = tirx.all(yy >= pt, yy < h + pt, xx >= pl, xx < wd + pl)
+        return tirx.if_then_else(inside, x[nn, cc, yy - pt, xx - pl].astype("int16") - zx, tirx.const(0, "int16"))
+
+    padded = te.compute((n, c, h + pt + pb, wd + pl + pr), pad, name="pad_temp")
+    rc = te.reduce_axis((0, cpg), name="rc")
+    ry = te.reduce_axis((0, kh), name="ry")
+    rx = te.reduce_axis((0, kw), name="rx")
+    acc = te.compute(
+        (n, o, oh, ow),
+        lambda nn, oo, yy, xx: te.sum(
+            padded[nn, (oo // opg) * cpg + rc, yy * sh + ry * dh, xx * sw + rx * dw].astype("int32")
+            * w[oo, rc, ry, rx].astype("int32"),
+            axis=[rc, ry, rx],
+        ),
+        name="conv2d_acc",
+    )
+    return te.compute(
+        (n, o, oh, ow),
+        lambda nn, oo, yy, xx: requantize_s8(
+            acc[nn, oo, yy, xx] + bias[oo], multiplier[oo], shift[oo], out_zero_point, lo, hi
+        ),
+        name="conv2d_s8",
+    )
+
+
+def dense(
+    x: te.Tensor,
+    w: te.Tensor,
+    bias: te.Tensor,
+    multiplier: te.Tensor,
+    shift: te.Tensor,
+    *,
+    x_zero_point: int,
+    out_zero_point: int,
+    lo: int,
+    hi: int,
+) -> te.Tensor:
+    """Int8 fully connected layer: x (M, K), w (N, K), per-output-channel requantisation."""
+    m, k = (int(d) for d in x.shape)
+    nout = int(w.shape[0])
+    rk = te.reduce_axis((0, k), name="rk")
+    zx = tirx.const(int(x_zero_point), "int32")
+    acc = te.compute(
+        (m, nout),
+        lambda i, j: te.sum((x[i, rk].astype("int32") - zx) * w[j, rk].astype("int32"), axis=rk),
+        name="dense_acc",
+    )
+    return te.compute(
+        (m, nout),
+        lambda i, j: requantize_s8(acc[i, j] + bias[j], multiplier[j], shift[j], out_zero_point, lo, hi),
+        name="dense_s8",
+    )
+
+
+def _broadcast_index(t: te.Tensor, out_shape: Sequence[int], idx):
+    rank = len(t.shape)
+    lead = len(out_shape) - rank
+    return [0 if int(t.shape[d]) == 1 and int(out_shape[lead + d]) != 1 else idx[lead + d] for d in range(rank)]
+
+
+def broadcast_shape(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
+    out = []
+    for da, db in zip((1,) * (len(b) - len(a)) + tuple(a), (1,) * (len(a) - len(b)) + tuple(b)):
+        if da != db and 1 not in (da, db):
+            raise ValueError(f"shapes {tuple(a)} and {tuple(b)} do not broadcast")
+        out.append(max(da, db))
+    return tuple(out)
+
+
+#: TFLite's int8 Add: both inputs are shifted left by 20 bits before rescaling to a common scale.
+ADD_LEFT_SHIFT = 20
+
+
+def add(a: te.Tensor, b: te.Tensor, *, a_zero_point: int, b_zero_point: int, a_multiplier: int, a_shift: int,
+        b_multiplier: int, b_shift: int, out_multiplier: int, out_shift: int, out_zero_point: int,
+        lo: int, hi: int) -> te.Tensor:
+    """Int8 element-wise add with its own rescale (TFLite reference ``AddElementwise``)."""
+    shape = broadcast_shape([int(d) for d in a.shape], [int(d) for d in b.shape])
+    scale_in = tirx.const(1 << ADD_LEFT_SHIFT, "int32")
+
+    def f(*i):
+        va = (a[tuple(_broadcast_index(a, shape, i))].astype("int32") - _i32(a_zero_point)) * scale_in
+        vb = (b[tuple(_broadcast_index(b, shape, i))].astype("int32") - _i32(b_zero_point)) * scale_in
+        ra = requantize(va, _i32(a_multiplier), _i32(a_shift))
+        rb = requantize(vb, _i32(b_multiplier), _i32(b_shift))
+        return requantize_s8(ra + rb, _i32(out_multiplier), _i32(out_shift), out_zero_point, lo, hi)
+
+    return te.compute(shape, f, name="add_s8")
+
+
+def mul(a: te.Tensor, b: te.Tensor, *, a_zero_point: int, b_zero_point: int, multiplier: int, shift: int,
+        out_zero_point: int, lo: int, hi: int) -> te.Tensor:
+    """Int8 element-wise multiply: requantise (a - za) * (b - zb) by sa * sb / so."""
+    shape = broadcast_shape([int(d) for d in a.shape], [int(d) for d in b.shape])
+
+    def f(*i):
+        va = a[tuple(_broadcast_index(a, shape, i))].astype("int32") - _i32(a_zero_point)
+        vb = b[tuple(_broadcast_index(b, shape, i))].astype("int32") - _i32(b_zero_point)
+        return requantize_s8(va * vb, _i32(multiplier), _i32(shift), out_zero_point, lo, hi)
+
+    return te.compute(shape, f, name="mul_s8")
+
+
+def avg_pool2d(x: te.Tensor, *, kernel: Sequence[int], strides: Sequence[int], x_zero_point: int,
+               multiplier: int, shift: int, out_zero_point: int, lo: int, hi: int) -> te.Tensor:
+    """Int8 average pool without padding: requantise the window sum by sx / (so * window), ties to
+    even (see ``stm32dvfs_requantize_even``)."""
+    n, c, h, w = (int(d) for d in x.shape)
+    kh, kw = kernel
+    sh, sw = strides
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    ry = te.reduce_axis((0, kh), name="ry")
+    rx = te.reduce_axis((0, kw), name="rx")
+    total = te.compute(
+        (n, c, oh, ow),
+        lambda nn, cc, yy, xx: te.sum(
+            x[nn, cc, yy * sh + ry, xx * sw + rx].astype("int32") - _i32(x_zero_point), axis=[ry, rx]
+        ),
+        name="pool_sum",
+    )
+    return te.compute(
+        (n, c, oh, ow),
+        lambda *i: requantize_even_s8(total(*i), _i32(multiplier), _i32(shift), out_zero_point, lo, hi),
+        name="avg_pool_s8",
+    )
+
+
+def max_pool2d(x: te.Tensor, *, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
+               dilations: Sequence[int], x_zero_point: int, multiplier: int, shift: int, out_zero_point: int,
+               lo: int, hi: int) -> te.Tensor:
+    """Int8 max pool; padding never wins (it is -128), the maximum is then rescaled."""
+    n, c, h, w = (int(d) for d in x.shape)
+    kh, kw = kernel
+    sh, sw = strides
+    pt, pl, pb, pr = pads
+    dh, dw = dilations
+    oh = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
+    ow = (w + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    ry = te.reduce_axis((0, kh), name="ry")
+    rx = te.reduce_axis((0, kw), name="rx")
+
+    def value(nn, cc, yy, xx):
+        iy, ix = yy * sh + ry * dh - pt, xx * sw + rx * dw - pl
+        inside = tirx.all(iy >= 0, iy < h, ix >= 0, ix < w)
+        return tirx.if_then_else(inside, x[nn, cc, iy, ix].astype("int32"), _i32(-128))
+
+    biggest = te.compute((n, c, oh, ow), lambda *i: te.max(value(*i), axis=[ry, rx]), name="pool_max")
+    return te.compute(
+        (n, c, oh, ow),
+        lambda *i: requantize_s8(biggest(*i) - _i32(x_zero_point), _i32(multiplier), _i32(shift),
+                                 out_zero_point, lo, hi),
+        name="max_pool_s8",
+    )
+
+
+def rescale(x: te.Tensor, *, x_zero_point: int, multiplier: int, shift: int, out_zero_point: int,
+            lo: int, hi: int) -> te.Tensor:
+    """Int8 -> int8 with another scale / zero point / clamp (ReLU, ReLU6, requantisation)."""
+    return te.compute(
+        x.shape,
+        lambda *i: requantize_s8(x(*i).astype("int32") - _i32(x_zero_point), _i32(multiplier), _i32(shift),
+                                 out_zero_point, lo, hi),
+        name="rescale_s8",
+    )
+
+
+def channel_affine(x: te.Tensor, sign: te.Tensor, multiplier: te.Tensor, shift: te.Tensor, offset: te.Tensor, *,
+                   x_zero_point: int, out_zero_point: int, lo: int, hi: int) -> te.Tensor:
+    """Int8 per-channel y = a_c * x + b_c (an unfolded BatchNormalization), NCHW, channel axis 1.
+
+    ``sign`` carries the sign of a_c (the multiplier is non-negative), ``offset`` is round(b_c / so).
+    """
+
+    def f(nn, cc, *rest):
+        centred = (x[(nn, cc, *rest)].astype("int32") - _i32(x_zero_point)) * sign[cc]
+        return requantize(centred, multiplier[cc], shift[cc])
+
+    scaled = te.compute(x.shape, f, name="affine_scaled")
+    return te.compute(
+        x.shape,
+        lambda nn, cc, *rest: tirx.Cast(
+            "int8",
+            tirx.max(
+                tirx.min(scaled[(nn, cc, *rest)] + offset[cc] + _i32(out_zero_point), _i32(hi)), _i32(lo)
+            ),
+        ),
+        name="channel_affine_s8",
+    )
+
+
+def softmax(x: te.Tensor, *, axis: int, x_scale: float, x_zero_point: int, out_scale: float,
+            out_zero_point: int) -> te.Tensor:
+    """Int8 softmax along ``axis``. It dequantises, computes in float32 and quantises (like
+    TFLite's reference kernel, not its fixed-point one): documented, not a silent fallback."""
+    from tvm import topi
+
+    deq = dequantize(x, x_scale, x_zero_point)
+    y = topi.nn.softmax(deq, axis=axis)
+    return quantize(y, out_scale, out_zero_point)

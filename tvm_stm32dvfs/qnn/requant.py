@@ -1,0 +1,78 @@
+"""Fixed-point requantisation: the real multiplier as (Q31 multiplier, shift), and a NumPy mirror of
+``runtime/include/stm32dvfs_qnn.h`` for tests and reference computations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """TFLite ``QuantizeMultiplier``: ``real == M * 2**(shift - 31)`` with M a Q31 value in [2^30, 2^31).
+
+    Returns ``(M, shift)``; zero maps to ``(0, 0)``. Multipliers below 2^-31 underflow to zero, as
+    in TFLite. Raises ValueError for a negative or non-finite multiplier.
+    """
+    if not math.isfinite(real) or real < 0:
+        raise ValueError(f"multiplier must be finite and non-negative, got {real}")
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)  # real = q * 2**shift, q in [0.5, 1)
+    m = round(q * (1 << 31))
+    if m == (1 << 31):
+        m //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    if shift > 30:
+        raise ValueError(f"multiplier {real} is too large for int32 requantisation")
+    return int(m), int(shift)
+
+
+def quantize_multipliers(reals) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [quantize_multiplier(float(r)) for r in np.asarray(reals, dtype=np.float64).reshape(-1)]
+    return (np.array([p[0] for p in pairs], dtype=np.int32), np.array([p[1] for p in pairs], dtype=np.int32))
+
+
+def doubling_high_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    total = ab + nudge
+    q = np.where(total >= 0, total // (1 << 31), -((-total) // (1 << 31)))  # truncating division
+    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, q).astype(np.int64)
+
+
+def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.int64)
+    exponent = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def requantize(acc, multiplier, shift) -> np.ndarray:
+    """NumPy mirror of ``stm32dvfs_requantize`` (element-wise, broadcasting)."""
+    acc = np.asarray(acc, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    left = np.maximum(shift, 0)
+    right = np.maximum(-shift, 0)
+    scaled = np.clip(acc * (np.int64(1) << left), INT32_MIN, INT32_MAX)
+    return rounding_divide_by_pot(doubling_high_mul(scaled, multiplier), right)
+
+
+def requantize_even(acc, multiplier, shift) -> np.ndarray:
+    """NumPy mirror of ``stm32dvfs_requantize_even``: one rounding, ties to even."""
+    product = np.asarray(acc, dtype=np.int64) * np.asarray(multiplier, dtype=np.int64)
+    total = 31 - np.asarray(shift, dtype=np.int64)
+    q = product >> total
+    r = product & ((np.int64(1) << total) - 1)
+    half = np.int64(1) << (total - 1)
+    q = q + ((r > half) | ((r == half) & ((q & 1) == 1)))
+    return np.clip(q, INT32_MIN, INT32_MAX)
