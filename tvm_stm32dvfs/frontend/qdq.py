@@ -26,7 +26,7 @@ from tvm import relax
 
 from ..errors import UnsupportedOperatorError
 from ..qnn import kernels
-from ..qnn.requant import quantize_multiplier, quantize_multipliers
+from ..qnn.requant import fraction_bits, quantize_multiplier, quantize_multipliers
 
 QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 _ACTIVATIONS = frozenset({"Relu", "Clip"})
@@ -35,8 +35,10 @@ QUANTIZED_OPS = frozenset({
     "Conv", "Gemm", "MatMul", "Add", "Mul", "GlobalAveragePool", "AveragePool", "MaxPool",
     "BatchNormalization", "Softmax", "Reshape", "Flatten", "Transpose", "Identity", "Concat", "Relu", "Clip",
 })
-#: operators run in float when they are outside any quantized chain
-FLOAT_OPS = frozenset({"Softmax", "Flatten", "Reshape", "Identity"})
+#: operators run in float when the model has them outside any quantized chain (e.g. a Softmax
+#: after the last DequantizeLinear, a pooling of the float input before the first QuantizeLinear)
+FLOAT_OPS = frozenset({"Softmax", "Flatten", "Reshape", "Identity", "Relu", "AveragePool", "MaxPool",
+                       "GlobalAveragePool"})
 
 
 def is_qdq_model(model: onnx.ModelProto) -> bool:
@@ -94,6 +96,14 @@ class QdqImporter:
         return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
     def const(self, name: str, node: onnx.NodeProto) -> np.ndarray:
+        """A constant input: an initializer, or a DequantizeLinear of one (dequantised here)."""
+        if name in self.const_dq:
+            c = self.const_dq[name]
+            shape = [1] * c.q.ndim
+            if np.asarray(c.scale).size > 1:
+                shape[c.axis] = -1
+            return (c.q.astype(np.float64) - np.reshape(np.asarray(c.zero_point, np.float64), shape)) * np.reshape(
+                np.asarray(c.scale, np.float64), shape)
         if name not in self.init:
             raise self.fail(node, f"input '{name}' must be a constant (an initializer)")
         return self.init[name]
@@ -217,7 +227,8 @@ class QdqImporter:
             self.visit_float(node)
         else:
             raise self.fail(
-                node, "float operator between quantized layers has no kernel; quantize it too "
+                node, "this operator runs in float in the model (it is outside any DequantizeLinear -> "
+                "QuantizeLinear chain) and has no float kernel in quantized models; quantize it too "
                 f"(int8 kernels: {', '.join(sorted(QUANTIZED_OPS))})"
             )
 
@@ -276,6 +287,22 @@ class QdqImporter:
             expr = self.bb.emit(relax.op.nn.softmax(x.expr, axis=axis))
         elif op == "Identity":
             expr = x.expr
+        elif op == "Relu":
+            expr = self.bb.emit(relax.op.nn.relu(x.expr))
+        elif op == "GlobalAveragePool":
+            expr = self.bb.emit(relax.op.mean(x.expr, axis=[2, 3], keepdims=True))
+        elif op in ("AveragePool", "MaxPool"):
+            if a.get("ceil_mode", 0) or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+                raise self.fail(node, "float pooling with ceil_mode or auto_pad is not supported in quantized models")
+            pads = [int(v) for v in a.get("pads", [0, 0, 0, 0])]
+            kwargs = dict(pool_size=[int(v) for v in a["kernel_shape"]], strides=[int(v) for v in a.get("strides", [1, 1])],
+                          padding=[pads[0], pads[1], pads[2], pads[3]])
+            if op == "MaxPool":
+                if len([o for o in node.output if o]) > 1:
+                    raise self.fail(node, "the Indices output is not supported")
+                expr = self.bb.emit(relax.op.nn.max_pool2d(x.expr, dilation=[int(v) for v in a.get("dilations", [1, 1])], **kwargs))
+            else:
+                expr = self.bb.emit(relax.op.nn.avg_pool2d(x.expr, count_include_pad=bool(a.get("count_include_pad", 0)), **kwargs))
         else:
             expr = self.bb.emit(relax.op.reshape(x.expr, self.reshaped(node, self.shape_of(x))))
         self.values[node.output[0]] = Tensor(expr, "float32")
@@ -443,13 +470,13 @@ class QdqImporter:
     def chain_add(self, node, so, zo, lo, hi) -> Tensor:
         a = self.int8_input(node.input[0], node)
         b = self.int8_input(node.input[1], node)
-        twice_max = 2.0 * max(a.scale, b.scale)
-        ma, sa = quantize_multiplier(a.scale / twice_max)
-        mb, sb = quantize_multiplier(b.scale / twice_max)
-        mo, s_o = quantize_multiplier(twice_max / ((1 << kernels.ADD_LEFT_SHIFT) * so))
+        bits = fraction_bits(255.0 * (a.scale + b.scale) / so + 1.0)
+        if bits < 8:
+            raise self.fail(node, "input scales too large against the output scale for an int8 add")
         expr = self.emit_te(kernels.add, a.expr, b.expr, a_zero_point=a.zero_point, b_zero_point=b.zero_point,
-                            a_multiplier=ma, a_shift=sa, b_multiplier=mb, b_shift=sb, out_multiplier=mo,
-                            out_shift=s_o, out_zero_point=zo, lo=lo, hi=hi)
+                            a_factor=int(np.rint(a.scale / so * 2.0**bits)),
+                            b_factor=int(np.rint(b.scale / so * 2.0**bits)), bits=bits, out_zero_point=zo,
+                            lo=lo, hi=hi)
         return Tensor(expr, "int8", so, zo)
 
     def chain_mul(self, node, so, zo, lo, hi) -> Tensor:
@@ -505,15 +532,17 @@ class QdqImporter:
         x = self.int8_input(node.input[0], node)
         a = self.attrs(node)
         gamma, beta, mean, var = (np.asarray(self.const(n, node), np.float64) for n in node.input[1:5])
-        eps = float(a.get("epsilon", 1e-5))
-        k = gamma / np.sqrt(var + eps)
-        offset_real = beta - mean * k
-        sign = np.where(k < 0, -1, 1).astype(np.int32)
-        mult, shift = quantize_multipliers(np.abs(k) * x.scale / so)
-        offset = np.rint(offset_real / so).astype(np.int32)
-        expr = self.emit_te(kernels.channel_affine, x.expr, relax.const(sign), relax.const(mult),
-                            relax.const(shift), relax.const(offset), x_zero_point=x.zero_point,
-                            out_zero_point=zo, lo=lo, hi=hi)
+        k = gamma / np.sqrt(var + float(a.get("epsilon", 1e-5)))
+        slope = k * x.scale / so  # output LSBs per input LSB
+        offset = (beta - mean * k) / so  # output LSBs
+        # the most fraction bits that keep |(x - zx) * A + B| inside int32 for any int8 x
+        bits = fraction_bits(255.0 * float(np.max(np.abs(slope))) + float(np.max(np.abs(offset))) + 1.0)
+        if bits < 8:
+            raise self.fail(node, "per-channel scale or shift too large for an int8 kernel")
+        a_q = np.rint(slope * 2.0**bits).astype(np.int32)
+        b_q = np.rint(offset * 2.0**bits).astype(np.int32)
+        expr = self.emit_te(kernels.channel_affine, x.expr, relax.const(a_q), relax.const(b_q),
+                            x_zero_point=x.zero_point, fraction_bits=bits, out_zero_point=zo, lo=lo, hi=hi)
         return Tensor(expr, "int8", so, zo)
 
     def chain_softmax(self, node, so, zo, lo, hi) -> Tensor:

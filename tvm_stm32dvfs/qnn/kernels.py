@@ -3,8 +3,10 @@
 Conventions, as TFLite Micro and CMSIS-NN: int8 activations with a per-tensor scale and zero
 point, int8 weights with a per-output-channel scale and zero point 0, int32 accumulators and
 bias (bias scale = input scale x weight scale), and requantisation of the accumulator by a
-fixed-point multiplier and shift (``stm32dvfs_requantize_s8`` in ``runtime/include/
-stm32dvfs_qnn.h``), with fused ReLU/ReLU6 as the clamp bounds [lo, hi].
+fixed-point multiplier and shift, rounded once to nearest, ties to even
+(``stm32dvfs_requantize_s8`` in ``runtime/include/stm32dvfs_qnn.h``), with fused ReLU/ReLU6 as
+the clamp bounds [lo, hi]. Kernels that add several scaled terms (add, an unfolded
+BatchNormalization) scale them to 2^-F output LSBs in int32 and round the sum once.
 
 Every function takes TE tensors and Python scalars and returns a TE tensor; the frontend calls
 them through ``BlockBuilder.call_te``.
@@ -17,8 +19,6 @@ from typing import Sequence
 from tvm import te, tirx
 
 REQUANTIZE_S8 = "stm32dvfs_requantize_s8"
-REQUANTIZE = "stm32dvfs_requantize"
-REQUANTIZE_EVEN_S8 = "stm32dvfs_requantize_even_s8"
 
 
 def _i32(v) -> tirx.PrimExpr:
@@ -29,12 +29,9 @@ def requantize_s8(acc, multiplier, shift, zero_point: int, lo: int, hi: int):
     return tirx.call_extern("int8", REQUANTIZE_S8, acc, multiplier, shift, _i32(zero_point), _i32(lo), _i32(hi))
 
 
-def requantize_even_s8(acc, multiplier, shift, zero_point: int, lo: int, hi: int):
-    return tirx.call_extern("int8", REQUANTIZE_EVEN_S8, acc, multiplier, shift, _i32(zero_point), _i32(lo), _i32(hi))
-
-
-def requantize(acc, multiplier, shift):
-    return tirx.call_extern("int32", REQUANTIZE, acc, multiplier, shift)
+def divide_by_pot_s8(acc, bits: int, zero_point: int, lo: int, hi: int):
+    """round(acc / 2^bits) (ties to even) + zero point, clamped: M = 2^30 with shift 1 - bits."""
+    return requantize_s8(acc, _i32(1 << 30), _i32(1 - bits), zero_point, lo, hi)
 
 
 def quantize(x: te.Tensor, scale: float, zero_point: int) -> te.Tensor:
@@ -158,23 +155,16 @@ def broadcast_shape(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
     return tuple(out)
 
 
-#: TFLite's int8 Add: both inputs are shifted left by 20 bits before rescaling to a common scale.
-ADD_LEFT_SHIFT = 20
-
-
-def add(a: te.Tensor, b: te.Tensor, *, a_zero_point: int, b_zero_point: int, a_multiplier: int, a_shift: int,
-        b_multiplier: int, b_shift: int, out_multiplier: int, out_shift: int, out_zero_point: int,
-        lo: int, hi: int) -> te.Tensor:
-    """Int8 element-wise add with its own rescale (TFLite reference ``AddElementwise``)."""
+def add(a: te.Tensor, b: te.Tensor, *, a_zero_point: int, b_zero_point: int, a_factor: int, b_factor: int,
+        bits: int, out_zero_point: int, lo: int, hi: int) -> te.Tensor:
+    """Int8 element-wise add with its own rescale: round(((a - za) * A + (b - zb) * B) / 2^bits) + zo,
+    where A = sa / so * 2^bits and B = sb / so * 2^bits (one rounding)."""
     shape = broadcast_shape([int(d) for d in a.shape], [int(d) for d in b.shape])
-    scale_in = tirx.const(1 << ADD_LEFT_SHIFT, "int32")
 
     def f(*i):
-        va = (a[tuple(_broadcast_index(a, shape, i))].astype("int32") - _i32(a_zero_point)) * scale_in
-        vb = (b[tuple(_broadcast_index(b, shape, i))].astype("int32") - _i32(b_zero_point)) * scale_in
-        ra = requantize(va, _i32(a_multiplier), _i32(a_shift))
-        rb = requantize(vb, _i32(b_multiplier), _i32(b_shift))
-        return requantize_s8(ra + rb, _i32(out_multiplier), _i32(out_shift), out_zero_point, lo, hi)
+        va = (a[tuple(_broadcast_index(a, shape, i))].astype("int32") - _i32(a_zero_point)) * _i32(a_factor)
+        vb = (b[tuple(_broadcast_index(b, shape, i))].astype("int32") - _i32(b_zero_point)) * _i32(b_factor)
+        return divide_by_pot_s8(va + vb, bits, out_zero_point, lo, hi)
 
     return te.compute(shape, f, name="add_s8")
 
@@ -194,8 +184,7 @@ def mul(a: te.Tensor, b: te.Tensor, *, a_zero_point: int, b_zero_point: int, mul
 
 def avg_pool2d(x: te.Tensor, *, kernel: Sequence[int], strides: Sequence[int], x_zero_point: int,
                multiplier: int, shift: int, out_zero_point: int, lo: int, hi: int) -> te.Tensor:
-    """Int8 average pool without padding: requantise the window sum by sx / (so * window), ties to
-    even (see ``stm32dvfs_requantize_even``)."""
+    """Int8 average pool without padding: requantise the window sum by sx / (so * window)."""
     n, c, h, w = (int(d) for d in x.shape)
     kh, kw = kernel
     sh, sw = strides
@@ -211,7 +200,7 @@ def avg_pool2d(x: te.Tensor, *, kernel: Sequence[int], strides: Sequence[int], x
     )
     return te.compute(
         (n, c, oh, ow),
-        lambda *i: requantize_even_s8(total(*i), _i32(multiplier), _i32(shift), out_zero_point, lo, hi),
+        lambda *i: requantize_s8(total(*i), _i32(multiplier), _i32(shift), out_zero_point, lo, hi),
         name="avg_pool_s8",
     )
 
@@ -255,28 +244,19 @@ def rescale(x: te.Tensor, *, x_zero_point: int, multiplier: int, shift: int, out
     )
 
 
-def channel_affine(x: te.Tensor, sign: te.Tensor, multiplier: te.Tensor, shift: te.Tensor, offset: te.Tensor, *,
-                   x_zero_point: int, out_zero_point: int, lo: int, hi: int) -> te.Tensor:
+def channel_affine(x: te.Tensor, a: te.Tensor, b: te.Tensor, *, x_zero_point: int, fraction_bits: int,
+                   out_zero_point: int, lo: int, hi: int) -> te.Tensor:
     """Int8 per-channel y = a_c * x + b_c (an unfolded BatchNormalization), NCHW, channel axis 1.
 
-    ``sign`` carries the sign of a_c (the multiplier is non-negative), ``offset`` is round(b_c / so).
+    ``a`` and ``b`` are int32 in units of 2^-fraction_bits of the output scale, so the result is
+    rounded once (ties to even): q = round(((x - zx) * a_c + b_c) / 2^fraction_bits) + zo.
     """
 
     def f(nn, cc, *rest):
-        centred = (x[(nn, cc, *rest)].astype("int32") - _i32(x_zero_point)) * sign[cc]
-        return requantize(centred, multiplier[cc], shift[cc])
+        acc = (x[(nn, cc, *rest)].astype("int32") - _i32(x_zero_point)) * a[cc] + b[cc]
+        return divide_by_pot_s8(acc, fraction_bits, out_zero_point, lo, hi)
 
-    scaled = te.compute(x.shape, f, name="affine_scaled")
-    return te.compute(
-        x.shape,
-        lambda nn, cc, *rest: tirx.Cast(
-            "int8",
-            tirx.max(
-                tirx.min(scaled[(nn, cc, *rest)] + offset[cc] + _i32(out_zero_point), _i32(hi)), _i32(lo)
-            ),
-        ),
-        name="channel_affine_s8",
-    )
+    return te.compute(x.shape, f, name="channel_affine_s8")
 
 
 def softmax(x: te.Tensor, *, axis: int, x_scale: float, x_zero_point: int, out_scale: float,

@@ -38,37 +38,8 @@ def quantize_multipliers(reals) -> tuple[np.ndarray, np.ndarray]:
     return (np.array([p[0] for p in pairs], dtype=np.int32), np.array([p[1] for p in pairs], dtype=np.int32))
 
 
-def doubling_high_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, dtype=np.int64)
-    b = np.asarray(b, dtype=np.int64)
-    ab = a * b
-    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    total = ab + nudge
-    q = np.where(total >= 0, total // (1 << 31), -((-total) // (1 << 31)))  # truncating division
-    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, q).astype(np.int64)
-
-
-def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.int64)
-    exponent = np.asarray(exponent, dtype=np.int64)
-    mask = (np.int64(1) << exponent) - 1
-    remainder = x & mask
-    threshold = (mask >> 1) + (x < 0)
-    return (x >> exponent) + (remainder > threshold)
-
-
 def requantize(acc, multiplier, shift) -> np.ndarray:
-    """NumPy mirror of ``stm32dvfs_requantize`` (element-wise, broadcasting)."""
-    acc = np.asarray(acc, dtype=np.int64)
-    shift = np.asarray(shift, dtype=np.int64)
-    left = np.maximum(shift, 0)
-    right = np.maximum(-shift, 0)
-    scaled = np.clip(acc * (np.int64(1) << left), INT32_MIN, INT32_MAX)
-    return rounding_divide_by_pot(doubling_high_mul(scaled, multiplier), right)
-
-
-def requantize_even(acc, multiplier, shift) -> np.ndarray:
-    """NumPy mirror of ``stm32dvfs_requantize_even``: one rounding, ties to even."""
+    """NumPy mirror of ``stm32dvfs_requantize``: round(acc * M * 2^(shift-31)), once, ties to even."""
     product = np.asarray(acc, dtype=np.int64) * np.asarray(multiplier, dtype=np.int64)
     total = 31 - np.asarray(shift, dtype=np.int64)
     q = product >> total
@@ -76,3 +47,11 @@ def requantize_even(acc, multiplier, shift) -> np.ndarray:
     half = np.int64(1) << (total - 1)
     q = q + ((r > half) | ((r == half) & ((q & 1) == 1)))
     return np.clip(q, INT32_MIN, INT32_MAX)
+
+
+def fraction_bits(max_abs_value: float, limit: int = 24) -> int:
+    """Most fraction bits F (<= limit) such that a value up to ``max_abs_value`` output LSBs,
+    scaled by 2^F, stays inside int32 (used by kernels that sum several scaled terms)."""
+    if max_abs_value <= 0:
+        return limit
+    return int(min(limit, math.floor(math.log2((2**31 - 1) / max_abs_value))))
