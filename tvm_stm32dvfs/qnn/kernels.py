@@ -93,10 +93,14 @@ def conv2d_nchw(
     rc = te.reduce_axis((0, cpg), name="rc")
     ry = te.reduce_axis((0, kh), name="ry")
     rx = te.reduce_axis((0, kw), name="rx")
+
+    def in_channel(oo):
+        return rc if groups == 1 else (oo // opg) * cpg + rc
+
     acc = te.compute(
         (n, o, oh, ow),
         lambda nn, oo, yy, xx: te.sum(
-            padded[nn, (oo // opg) * cpg + rc, yy * sh + ry * dh, xx * sw + rx * dw].astype("int32")
+            padded[nn, in_channel(oo), yy * sh + ry * dh, xx * sw + rx * dw].astype("int32")
             * w[oo, rc, ry, rx].astype("int32"),
             axis=[rc, ry, rx],
         ),
