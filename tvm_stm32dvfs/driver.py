@@ -20,6 +20,7 @@ from .errors import InputMismatchError, Stm32DvfsError
 from .frontend import param_keys
 from .lower import Layer, LoweredModel, TensorInfo, lower
 from .target import board_of_target
+from .transform import DecoupleAccessExecute
 
 Inputs = Union[np.ndarray, Mapping[str, np.ndarray], Sequence[np.ndarray]]
 
@@ -158,16 +159,21 @@ def build(
     target: Union[str, tvm.target.Target] = "stm32dvfs",
     params: Mapping[str, np.ndarray] | None = None,
     model_name: str = "model",
+    dae: bool = True,
+    granularity=None,
 ) -> CompiledModel:
     """Compile a Relax module (from :func:`tvm_stm32dvfs.from_onnx`) for an STM32 target.
 
     ``target``: ``"stm32dvfs"`` (the default board) or ``"stm32dvfs-<board>"``, as a string or a
-    resolved :class:`tvm.target.Target`.
+    resolved :class:`tvm.target.Target`. ``dae``: split int8 convolutions and dense layers into
+    decoupled access/execute tiles (False keeps the plain kernels, the TinyEngine-style
+    baseline); ``granularity``: see :class:`~tvm_stm32dvfs.transform.DecoupleAccessExecute`.
     """
     board = board_of_target(target)
     if not isinstance(mod, tvm.IRModule):
         raise Stm32DvfsError(f"build() takes a tvm.IRModule (from tvm_stm32dvfs.from_onnx), got {type(mod).__name__}")
     mod = _bind_params(mod, params)
-    lowered = lower(mod)
+    transforms = [DecoupleAccessExecute(granularity)] if dae else []
+    lowered = lower(mod, tir_transforms=transforms)
     sources = emit_sources(lowered, model_name=model_name, board=board)
     return CompiledModel(board=board, lowered=lowered, sources=sources, model_name=model_name)

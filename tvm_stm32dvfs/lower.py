@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 import tvm
@@ -109,6 +110,7 @@ class Kernel:
     func: tirx.PrimFunc
     scratch: tuple[ScratchBuffer, ...]
     macs: int
+    granularity: str | None = None  # DAE tile (rows x channels) when decoupled
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,7 @@ class Layer:
     macs: int
     weight_bytes: int
     activation_bytes: int
+    granularity: str | None = None  # DAE tile (rows x channels), None for a plain kernel
 
 
 @dataclass(frozen=True)
@@ -273,10 +276,17 @@ def arena_scratch(func: tirx.PrimFunc) -> tuple[ScratchBuffer, ...]:
     return tuple(found)
 
 
+def _scheduled(func: tirx.PrimFunc) -> tirx.PrimFunc:
+    """The default schedule, unless a TIR transform (DAE) already scheduled the function."""
+    if func.attrs is not None and "stm32dvfs.dae" in func.attrs:
+        return func
+    return reduce_intermediates(func)
+
+
 def lower_primfuncs(mod: tvm.IRModule) -> dict[str, tirx.PrimFunc]:
     """Flatten every PrimFunc of ``mod`` (blocks removed, 1-D buffers, int32 indices)."""
     tmod = tvm.IRModule(
-        {gv: reduce_intermediates(f) for gv, f in mod.functions_items() if isinstance(f, tirx.PrimFunc)}
+        {gv: _scheduled(f) for gv, f in mod.functions_items() if isinstance(f, tirx.PrimFunc)}
     )
     with tvm.transform.PassContext(opt_level=3):
         tmod = tvm.transform.Sequential(tir_passes())(tmod)
@@ -324,8 +334,13 @@ def op_kind(kernel_name: str, input_shapes, constant_shapes) -> str:
 
 
 # --------------------------------------------------------------------------- main entry
-def lower(mod: tvm.IRModule) -> LoweredModel:
-    """Lower a Relax module with static shapes and bound weights into a :class:`LoweredModel`."""
+def lower(mod: tvm.IRModule, tir_transforms: Sequence[tvm.transform.Pass] = ()) -> LoweredModel:
+    """Lower a Relax module with static shapes and bound weights into a :class:`LoweredModel`.
+
+    ``tir_transforms`` run on the fused module before its PrimFuncs are flattened (e.g.
+    :class:`~tvm_stm32dvfs.transform.DecoupleAccessExecute`); functions they mark
+    ``stm32dvfs.dae`` keep their schedule, the others get :func:`reduce_intermediates`.
+    """
     if "main" not in [gv.name_hint for gv in mod.get_global_vars()]:
         raise UnsupportedOperatorError("the IRModule has no 'main' function")
     main = mod["main"]
@@ -336,7 +351,7 @@ def lower(mod: tvm.IRModule) -> LoweredModel:
 
     fused = mod
     with tvm.transform.PassContext(opt_level=3):
-        for p in relax_passes():
+        for p in [*relax_passes(), *tir_transforms]:
             fused = p(fused)
     flat = lower_primfuncs(fused)
     main = fused["main"]
@@ -411,7 +426,8 @@ def lower(mod: tvm.IRModule) -> LoweredModel:
                 tuples[b.var.__hash__()] = tuple(outs)
             if kname not in kernels:
                 f = flat[kname]
-                kernels[kname] = Kernel(kname, f, arena_scratch(f), count_macs(f))
+                g = f.attrs["stm32dvfs.granularity"] if f.attrs is not None and "stm32dvfs.granularity" in f.attrs else None
+                kernels[kname] = Kernel(kname, f, arena_scratch(f), count_macs(f), str(g) if g is not None else None)
             steps.append(Step(kname, args, tuple(outs)))
         elif vt == "TupleGetItem":
             src = tuples.get(value.tuple_value.__hash__())
@@ -488,6 +504,7 @@ def _layers(steps, kernels, tensors) -> list[Layer]:
                 macs=kernels[s.kernel].macs,
                 weight_bytes=sum(t.nbytes for t in consts),
                 activation_bytes=sum(t.nbytes for t in acts) + sum(t.nbytes for t in outs),
+                granularity=kernels[s.kernel].granularity,
             )
         )
     return layers

@@ -14,7 +14,9 @@ from ..resources import data_dir, templates
 from .tir_to_c import CFunction, c_type, emit_function, helper_definitions
 
 #: Headers the model sources include from the runtime folder.
-RUNTIME_HEADERS = ("stm32dvfs_status.h", "stm32dvfs_qnn.h")
+RUNTIME_HEADERS = ("stm32dvfs_status.h", "stm32dvfs_qnn.h", "stm32dvfs_runtime.h")
+#: Runtime sources compiled with every model (phase hooks).
+RUNTIME_SOURCES = ("stm32dvfs_runtime.c",)
 
 
 @dataclass(frozen=True)
@@ -155,4 +157,6 @@ def emit_sources(lowered: LoweredModel, model_name: str = "model", board: str = 
     runtime_include = data_dir("runtime") / "include"
     for header in RUNTIME_HEADERS:
         files[header] = (runtime_include / header).read_text()
+    for source in RUNTIME_SOURCES:
+        files[source] = (data_dir("runtime") / "src" / source).read_text()
     return CSources(files)

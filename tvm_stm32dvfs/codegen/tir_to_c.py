@@ -37,6 +37,10 @@ C_TYPES = {
     "bool": "bool",
 }
 
+#: Loop annotation (lowered to an AttrStmt) that marks the start of a DAE phase; see dae.py.
+PHASE_PRAGMA = "pragma_stm32dvfs_phase"
+PHASE_NAMES = {0: "STM32DVFS_ACCESS", 1: "STM32DVFS_EXECUTE"}
+
 #: Scratch buffers up to this size stay on the stack; larger ones are planned into the arena.
 STACK_SCRATCH_LIMIT_BYTES = 64
 
@@ -294,6 +298,9 @@ class TirToC:
             if t == "LetStmt":
                 self._stmt(s.body, out, ind)
         elif t == "AttrStmt":
+            if str(s.attr_key) == PHASE_PRAGMA:
+                phase = PHASE_NAMES[int(s.value.value)]
+                out.append(f"{pad}stm32dvfs_phase({phase});")
             self._stmt(s.body, out, ind)
         elif t == "While":
             out.append(f"{pad}while ({self._cond(s.condition)}) {{")

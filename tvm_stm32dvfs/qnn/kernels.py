@@ -105,6 +105,14 @@ def conv2d_nchw(
             axis=[rc, ry, rx],
         ),
         name="conv2d_acc",
+        # what the DAE tiling needs to size its buffers (see tvm_stm32dvfs/dae.py)
+        attrs={
+            "stm32dvfs.op": "depthwise_conv2d" if groups == c == o and cpg == 1 else
+            ("conv2d" if groups == 1 else "group_conv2d"),
+            "stm32dvfs.kernel": [kh, kw],
+            "stm32dvfs.strides": [sh, sw],
+            "stm32dvfs.dilations": [dh, dw],
+        },
     )
     return te.compute(
         (n, o, oh, ow),
@@ -127,15 +135,20 @@ def dense(
     lo: int,
     hi: int,
 ) -> te.Tensor:
-    """Int8 fully connected layer: x (M, K), w (N, K), per-output-channel requantisation."""
+    """Int8 fully connected layer: x (M, K), w (N, K), per-output-channel requantisation.
+
+    As in the convolution, the input is widened to int16 with its zero point subtracted once
+    (``pad_temp``, kept out of the MAC loop)."""
     m, k = (int(d) for d in x.shape)
     nout = int(w.shape[0])
     rk = te.reduce_axis((0, k), name="rk")
-    zx = tirx.const(int(x_zero_point), "int32")
+    zx = tirx.const(int(x_zero_point), "int16")
+    centred = te.compute((m, k), lambda i, j: x[i, j].astype("int16") - zx, name="pad_temp")
     acc = te.compute(
         (m, nout),
-        lambda i, j: te.sum((x[i, rk].astype("int32") - zx) * w[j, rk].astype("int32"), axis=rk),
+        lambda i, j: te.sum(centred[i, rk].astype("int32") * w[j, rk].astype("int32"), axis=rk),
         name="dense_acc",
+        attrs={"stm32dvfs.op": "dense"},
     )
     return te.compute(
         (m, nout),

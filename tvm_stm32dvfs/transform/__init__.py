@@ -1,3 +1,5 @@
 """The project's TVM passes, usable in any ``tvm.transform.Sequential``."""
 
-__all__: list[str] = []
+from .decouple_access_execute import DecoupleAccessExecute
+
+__all__ = ["DecoupleAccessExecute"]

@@ -1,0 +1,184 @@
+"""Decoupled access-execute tiling: bit-exact with the plain kernels at every granularity offered,
+phases separated in the TIR, buffer and phase-event figures exact."""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import onnx
+import pytest
+import tvm
+from onnx import TensorProto, helper, numpy_helper
+from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+import tvm_stm32dvfs
+from tvm_stm32dvfs import dae
+from tvm_stm32dvfs.evaluate import host
+from tvm_stm32dvfs.lower import relax_passes
+from tvm_stm32dvfs.transform import DecoupleAccessExecute
+
+SHAPE = [1, 4, 12, 12]
+
+
+class _Reader(CalibrationDataReader):
+    def __init__(self):
+        rng = np.random.default_rng(0)
+        self.data = iter([{"x": rng.standard_normal(SHAPE).astype(np.float32)} for _ in range(8)])
+
+    def get_next(self):
+        return next(self.data, None)
+
+
+@pytest.fixture(scope="module")
+def small_int8_cnn(tmp_path_factory):
+    """conv 3x3 s1 -> depthwise 3x3 s2 -> pointwise -> global pool -> dense, quantized by onnxruntime."""
+    rng = np.random.default_rng(1)
+
+    def w(*s):
+        return numpy_helper.from_array((rng.standard_normal(s) * 0.3).astype(np.float32), f"w{len(inits)}")
+
+    inits: list = []
+    inits.append(w(8, 4, 3, 3))
+    inits.append(w(8, 1, 3, 3))
+    inits.append(w(12, 8, 1, 1))
+    inits.append(w(6, 12))
+    nodes = [
+        helper.make_node("Conv", ["x", "w0"], ["a"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["a"], ["b"]),
+        helper.make_node("Conv", ["b", "w1"], ["c"], pads=[1, 1, 1, 1], strides=[2, 2], group=8),
+        helper.make_node("Conv", ["c", "w2"], ["d"]),
+        helper.make_node("GlobalAveragePool", ["d"], ["e"]),
+        helper.make_node("Flatten", ["e"], ["f"]),
+        helper.make_node("Gemm", ["f", "w3"], ["y"], transB=1),
+    ]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, SHAPE)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6])], inits)
+    d = tmp_path_factory.mktemp("dae")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), d / "f.onnx")
+    quantize_static(str(d / "f.onnx"), str(d / "q.onnx"), _Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
+                    extra_options={"WeightSymmetric": True})
+    return tvm_stm32dvfs.from_onnx(d / "q.onnx")[0]
+
+
+def _fused(mod):
+    with tvm.transform.PassContext(opt_level=3):
+        for p in relax_passes():
+            mod = p(mod)
+    return mod
+
+
+def _decouplable(mod):
+    out = {}
+    for gv, f in _fused(mod).functions_items():
+        if isinstance(f, tvm.tirx.PrimFunc):
+            shape = dae.kernel_shape(f)
+            if shape is not None:
+                out[gv.name_hint] = shape
+    return out
+
+
+def test_every_conv_kind_and_dense_is_decoupled(small_int8_cnn):
+    kinds = sorted(s.op for s in _decouplable(small_int8_cnn).values())
+    assert kinds == ["conv2d", "conv2d", "dense", "depthwise_conv2d"]
+
+
+def test_bit_exact_at_every_granularity_offered(small_int8_cnn):
+    plain = tvm_stm32dvfs.build(small_int8_cnn, dae=False)
+    xs = [np.random.default_rng(s).standard_normal(SHAPE).astype(np.float32) for s in range(3)]
+    refs = [plain.run_host(x) for x in xs]
+    shapes = _decouplable(small_int8_cnn)
+    options = {name: dae.tile_options(shape) for name, shape in shapes.items()}
+    assert all(len(o) >= 2 for o in options.values()), options
+    for k in range(max(len(o) for o in options.values())):
+        chosen = {name: opts[min(k, len(opts) - 1)].granularity for name, opts in options.items()}
+        compiled = tvm_stm32dvfs.build(small_int8_cnn, granularity=chosen)
+        assert sorted(layer.granularity for layer in compiled.layers if layer.granularity) == sorted(
+            str(g) for g in chosen.values())
+        for x, ref in zip(xs, refs):
+            np.testing.assert_array_equal(compiled.run_host(x, sanitize=True), ref)
+
+
+def _walk(stmt, visit):
+    visit(stmt)
+    t = type(stmt).__name__
+    if t == "SeqStmt":
+        for s in stmt.seq:
+            _walk(s, visit)
+    elif t in ("For", "AttrStmt", "LetStmt", "While"):
+        _walk(stmt.body, visit)
+    elif t == "IfThenElse":
+        _walk(stmt.then_case, visit)
+        if stmt.else_case is not None:
+            _walk(stmt.else_case, visit)
+
+
+def test_phases_are_separate_nests_and_execute_reads_only_tile_buffers(small_int8_cnn):
+    compiled = tvm_stm32dvfs.build(small_int8_cnn)
+    decoupled = [k for k in compiled.lowered.kernels.values() if k.granularity]
+    assert len(decoupled) == 4
+    for kernel in decoupled:
+        params = {p.name for p in kernel.func.params}
+        phases = []
+
+        def visit(node):
+            if type(node).__name__ == "AttrStmt" and str(node.attr_key) == dae.PHASE_PRAGMA:
+                phases.append(node)
+
+        _walk(kernel.func.body, visit)
+        kinds = [int(p.value.value) for p in phases]
+        assert dae.ACCESS in kinds and dae.EXECUTE in kinds
+        assert kinds.index(dae.ACCESS) < kinds.index(dae.EXECUTE)
+        for p in phases:
+            if int(p.value.value) != dae.EXECUTE:
+                continue
+            text = p.body.script()
+            # the MAC nest names only tile buffers (the *_global caches / compacted patch), never a parameter
+            for name in params:
+                assert f"{name}[" not in text and f"{name}_1[" not in text, (kernel.name, name)
+    c_text = compiled.sources.files["kernels.c"]
+    assert c_text.count("stm32dvfs_phase(STM32DVFS_ACCESS)") >= 4
+    assert c_text.count("stm32dvfs_phase(STM32DVFS_EXECUTE)") == 4
+
+
+def test_plain_build_has_no_phases(small_int8_cnn):
+    plain = tvm_stm32dvfs.build(small_int8_cnn, dae=False)
+    assert "stm32dvfs_phase(" not in plain.sources.files["kernels.c"]
+    assert all(layer.granularity is None for layer in plain.layers)
+
+
+def test_buffer_bytes_and_phase_events_are_exact(small_int8_cnn):
+    shapes = _decouplable(small_int8_cnn)
+    for name, shape in shapes.items():
+        for option in dae.tile_options(shape):
+            compiled = tvm_stm32dvfs.build(small_int8_cnn, granularity={name: option.granularity})
+            kernel = compiled.lowered.kernels[name]
+            allocated = []
+
+            def visit(node):
+                if type(node).__name__ == "AllocBuffer":
+                    n = 1
+                    for d in node.buffer.ty.shape:
+                        n *= int(d.value if hasattr(d, "value") else d)
+                    allocated.append(n * int(str(node.buffer.ty.dtype)[3:] if str(node.buffer.ty.dtype).startswith("int") else 32) // 8)
+
+            _walk(kernel.func.body, visit)
+            assert sum(allocated) == option.buffer_bytes, (name, option)
+            lib = ctypes.CDLL(str(host.build_shared_library(compiled.sources)))
+            lib.stm32dvfs_reset_phase_events()
+            lib.stm32dvfs_phase_events.restype = ctypes.c_uint32
+            compiled.run_host(np.zeros(SHAPE, np.float32))
+            layers = len(compiled.layers)
+            expected = layers + sum(
+                dae.phase_events(shapes[k.name], dae.Granularity(*map(int, k.granularity.split("x"))))
+                for k in compiled.lowered.kernels.values() if k.granularity)
+            assert lib.stm32dvfs_phase_events() == expected
+
+
+def test_pass_runs_in_a_user_sequential(small_int8_cnn):
+    fused = _fused(small_int8_cnn)
+    out = tvm.transform.Sequential([DecoupleAccessExecute(dae.Granularity(1, 2))])(fused)
+    marked = [gv.name_hint for gv, f in out.functions_items()
+              if isinstance(f, tvm.tirx.PrimFunc) and f.attrs is not None and "stm32dvfs.dae" in f.attrs]
+    assert len(marked) == 4

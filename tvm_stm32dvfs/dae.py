@@ -1,0 +1,238 @@
+"""Decoupled access-execute (DAE) tiling of the int8 convolution and dense kernels.
+
+Every tile of a decoupled kernel runs in two phases, each announced to the runtime
+(``stm32dvfs_phase``) so that it can run at its own clock state:
+
+* ACCESS gathers the tile's operands from their home (arena, flash) into SRAM tile buffers,
+  widened to int16 with the input zero point subtracted once: the im2col columns of the tile's
+  output rows for a regular convolution, the padded input rows of the tile's channels for a
+  depthwise one, the weight slice of the tile's output channels (and, for a dense layer, the
+  input vector once).
+* EXECUTE multiplies and accumulates reading only those buffers, then requantises and applies
+  the fused epilogue while writing the tile's outputs.
+
+The tiling is a ``tvm.s_tir.Schedule`` of the kernel: split the output rows and channels by the
+granularity, ``reindex_cache_read`` / ``compute_at`` the operands under the tile loops (their
+buffers shrink to the tile when compacted), ``reverse_compute_at`` the epilogue, and mark each
+phase's loop with the ``pragma_stm32dvfs_phase`` annotation, which the C emitter prints as the
+runtime call. The granularity — output rows x output channels per tile — is the optimizer's
+choice; :func:`tile_options` lists the valid ones with their buffer bytes and phase events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tvm import s_tir, tirx
+
+ACCESS = 0
+EXECUTE = 1
+PHASE_PRAGMA = "pragma_stm32dvfs_phase"
+_ACC_BLOCKS = ("conv2d_acc", "dense_acc")
+_OUT_BLOCKS = {"conv2d_acc": "conv2d_s8", "dense_acc": "dense_s8"}
+DECOUPLED_OPS = ("conv2d", "depthwise_conv2d", "dense")
+
+
+@dataclass(frozen=True, order=True)
+class Granularity:
+    """Output rows x output channels computed per tile (rows is 1 for a dense layer)."""
+
+    rows: int
+    channels: int
+
+    def __str__(self) -> str:
+        return f"{self.rows}x{self.channels}"
+
+
+@dataclass(frozen=True)
+class KernelShape:
+    """What the tiling needs to know of a decouplable kernel."""
+
+    op: str  # conv2d, depthwise_conv2d or dense
+    out_rows: int
+    out_width: int
+    out_channels: int
+    reduce_elems: int  # MACs per output element
+    kernel: tuple[int, int] = (1, 1)
+    strides: tuple[int, int] = (1, 1)
+    dilations: tuple[int, int] = (1, 1)
+
+
+@dataclass(frozen=True)
+class TileOption:
+    granularity: Granularity
+    buffer_bytes: int  # all tile buffers: input patch, weight slice, accumulators
+    phase_events: int  # stm32dvfs_phase calls per run of the kernel
+
+
+def _find_acc_block(sch: s_tir.Schedule):
+    for name in _ACC_BLOCKS:
+        try:
+            return name, sch.get_sblock(name)
+        except Exception:  # noqa: BLE001 - TVM raises when the block does not exist
+            continue
+    return None, None
+
+
+def kernel_shape(func: tirx.PrimFunc) -> KernelShape | None:
+    """The shape of a decouplable int8 kernel, or None for any other PrimFunc."""
+    sch = s_tir.Schedule(func)
+    name, block = _find_acc_block(sch)
+    if block is None:
+        return None
+    stmt = sch.get(block)
+    op = str(stmt.annotations.get("stm32dvfs.op", ""))
+    extents = [int(iv.dom.extent) for iv in stmt.iter_vars]
+    if op == "dense":
+        _, n, k = extents
+        return KernelShape("dense", 1, 1, n, k)
+    if op not in ("conv2d", "depthwise_conv2d"):
+        return None
+    _, o, oh, ow, rc, kh, kw = extents
+    ann = stmt.annotations
+    return KernelShape(
+        op, oh, ow, o, rc * kh * kw,
+        kernel=tuple(int(v) for v in ann["stm32dvfs.kernel"]),
+        strides=tuple(int(v) for v in ann["stm32dvfs.strides"]),
+        dilations=tuple(int(v) for v in ann["stm32dvfs.dilations"]),
+    )
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def buffer_bytes(shape: KernelShape, g: Granularity) -> int:
+    """Bytes of the tile buffers of ``shape`` at granularity ``g`` (int16 operands, int32 sums)."""
+    acc = g.rows * shape.out_width * g.channels * 4
+    weights = g.channels * shape.reduce_elems * 2
+    if shape.op == "dense":
+        return shape.reduce_elems * 2 + weights + acc
+    if shape.op == "conv2d":
+        return g.rows * shape.out_width * shape.reduce_elems * 2 + weights + acc
+    # the padded input window the tile reads (compacted: only rows and columns it touches)
+    in_rows = (g.rows - 1) * shape.strides[0] + (shape.kernel[0] - 1) * shape.dilations[0] + 1
+    in_cols = (shape.out_width - 1) * shape.strides[1] + (shape.kernel[1] - 1) * shape.dilations[1] + 1
+    return g.channels * in_rows * in_cols * 2 + weights + acc
+
+
+def phase_events(shape: KernelShape, g: Granularity) -> int:
+    """stm32dvfs_phase calls of one kernel run (the structure :func:`decouple` produces)."""
+    row_tiles = shape.out_rows // g.rows
+    channel_tiles = shape.out_channels // g.channels
+    if shape.op == "dense":
+        return 1 + 2 * channel_tiles
+    if shape.op == "conv2d":
+        return row_tiles * (1 + 2 * channel_tiles)
+    return row_tiles * channel_tiles * 3  # padded rows, weights, execute
+
+
+def tile_options(shape: KernelShape, max_buffer_bytes: int | None = None, max_options: int = 12) -> list[TileOption]:
+    """Valid granularities (rows and channels dividing the output), smallest buffers first.
+
+    Rows are powers of two and the full height; channels the divisors of the output channels
+    that are multiples of 2 (SIMD pairs) or the whole. Options over ``max_buffer_bytes`` are
+    dropped; so are dominated ones (bigger buffers without fewer phase events).
+    """
+    rows = [r for r in _divisors(shape.out_rows) if (r & (r - 1)) == 0 or r == shape.out_rows]
+    chans = [c for c in _divisors(shape.out_channels) if c % 2 == 0 or c == shape.out_channels]
+    options = []
+    for r in rows:
+        for c in chans:
+            g = Granularity(r, c)
+            b = buffer_bytes(shape, g)
+            if max_buffer_bytes is None or b <= max_buffer_bytes:
+                options.append(TileOption(g, b, phase_events(shape, g)))
+    options.sort(key=lambda o: (o.buffer_bytes, o.phase_events))
+    pareto: list[TileOption] = []
+    for o in options:
+        if not pareto or o.phase_events < pareto[-1].phase_events:
+            pareto.append(o)
+    if len(pareto) > max_options:  # keep the extremes and an even spread between them
+        step = (len(pareto) - 1) / (max_options - 1)
+        pareto = [pareto[round(i * step)] for i in range(max_options)]
+    return pareto
+
+
+def decouple(func: tirx.PrimFunc, g: Granularity) -> tirx.PrimFunc:
+    """Schedule ``func`` (a kernel with a ``conv2d_acc`` or ``dense_acc`` block) into DAE tiles."""
+    shape = kernel_shape(func)
+    if shape is None or shape.op not in DECOUPLED_OPS:
+        raise ValueError("not a decouplable kernel")
+    if shape.out_rows % g.rows or shape.out_channels % g.channels:
+        raise ValueError(f"granularity {g} does not divide {shape.out_rows} rows x {shape.out_channels} channels")
+    sch = s_tir.Schedule(func)
+    acc_name, acc = _find_acc_block(sch)
+    out = sch.get_sblock(_OUT_BLOCKS[acc_name])
+    _inline_epilogue(sch, out)
+    if shape.op == "dense":
+        _decouple_dense(sch, acc, out, g)
+    else:
+        _decouple_conv(sch, acc, out, g, depthwise=shape.op == "depthwise_conv2d")
+    return sch.mod["main"]
+
+
+def _inline_epilogue(sch: s_tir.Schedule, out) -> None:
+    """Fold element-wise consumers of the requantised output (a fused residual add) into it."""
+    changed = True
+    while changed:
+        changed = False
+        for consumer in sch.get_consumers(out):
+            try:
+                sch.reverse_compute_inline(consumer)
+                changed = True
+            except Exception:  # noqa: BLE001 - a consumer that cannot be inlined stays a block
+                continue
+
+
+def _decouple_conv(sch, acc, out, g: Granularity, depthwise: bool) -> None:
+    nn, oo, yy, xx, rc, ry, rx = sch.get_loops(acc)
+    oo_o, oo_i = sch.split(oo, [None, g.channels])
+    yy_o, yy_i = sch.split(yy, [None, g.rows])
+    sch.reorder(yy_o, oo_o, yy_i, xx, oo_i, rc, ry, rx)
+    pad = sch.get_sblock("pad_temp")
+    if depthwise:
+        # padded input rows of the tile's channels
+        sch.compute_at(pad, oo_o)
+        patch, level = pad, 3
+    else:
+        # im2col columns of the tile's rows, gathered once per row tile
+        patch = sch.reindex_cache_read(acc, 0, "global", lambda n, o, y, x, c, r, s: (n, y, x, c, r, s))
+        sch.compute_inline(pad)
+        sch.compute_at(patch, yy_o)
+        level = 2
+    weights = sch.cache_read(acc, 1, "global")
+    sch.compute_at(weights, oo_o)
+    sch.unsafe_set_dtype(weights, 0, "int16")
+    sch.reverse_compute_at(out, oo_o)
+    sch.decompose_reduction(acc, sch.get_loops(acc)[6])
+    sch.annotate(sch.get_loops(patch)[level], PHASE_PRAGMA, ACCESS)
+    sch.annotate(sch.get_loops(weights)[3], PHASE_PRAGMA, ACCESS)
+    sch.annotate(sch.get_loops(acc)[3], PHASE_PRAGMA, EXECUTE)
+
+
+def _decouple_dense(sch, acc, out, g: Granularity) -> None:
+    ii, jj, kk = sch.get_loops(acc)
+    jj_o, jj_i = sch.split(jj, [None, g.channels])
+    sch.reorder(jj_o, ii, jj_i, kk)
+    centred = sch.get_sblock("pad_temp")
+    weights = sch.cache_read(acc, 1, "global")
+    sch.compute_at(weights, jj_o)
+    sch.unsafe_set_dtype(weights, 0, "int16")
+    sch.reverse_compute_at(out, jj_o)
+    sch.decompose_reduction(acc, sch.get_loops(acc)[3])
+    sch.annotate(sch.get_loops(centred)[0], PHASE_PRAGMA, ACCESS)
+    sch.annotate(sch.get_loops(weights)[1], PHASE_PRAGMA, ACCESS)
+    sch.annotate(sch.get_loops(acc)[1], PHASE_PRAGMA, EXECUTE)
+
+
+#: Default SRAM budget of one kernel's tile buffers when no plan chooses the granularity.
+DEFAULT_TILE_BUDGET = 16 * 1024
+
+
+def default_granularity(shape: KernelShape, max_buffer_bytes: int = DEFAULT_TILE_BUDGET) -> Granularity:
+    """Fewest phase events within the budget (else the smallest tiles)."""
+    options = tile_options(shape, max_buffer_bytes)
+    if not options:
+        options = tile_options(shape)[:1]
+    return options[-1].granularity
