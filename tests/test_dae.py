@@ -182,3 +182,12 @@ def test_pass_runs_in_a_user_sequential(small_int8_cnn):
     marked = [gv.name_hint for gv, f in out.functions_items()
               if isinstance(f, tvm.tirx.PrimFunc) and f.attrs is not None and "stm32dvfs.dae" in f.attrs]
     assert len(marked) == 4
+
+
+def test_named_relax_pipeline(small_int8_cnn):
+    from tvm import relax
+
+    out = relax.get_pipeline("stm32dvfs")(small_int8_cnn)
+    marked = [f for _, f in out.functions_items()
+              if isinstance(f, tvm.tirx.PrimFunc) and f.attrs is not None and "stm32dvfs.dae" in f.attrs]
+    assert len(marked) == 4

@@ -11,6 +11,9 @@ from .errors import Stm32DvfsError  # noqa: E402
 from .frontend import from_onnx  # noqa: E402
 from .target import register_tags as _register_tags  # noqa: E402
 
+from .transform.pipeline import register as _register_pipeline  # noqa: E402
+
 TARGET_TAGS = _register_tags()
+_register_pipeline()
 
 __all__ = ["__version__", "build", "CompiledModel", "from_onnx", "boards", "errors", "Stm32DvfsError", "TARGET_TAGS"]

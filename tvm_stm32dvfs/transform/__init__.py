@@ -1,5 +1,6 @@
 """The project's TVM passes, usable in any ``tvm.transform.Sequential``."""
 
 from .decouple_access_execute import DecoupleAccessExecute
+from .pipeline import PIPELINE_NAME, stm32dvfs_pipeline
 
-__all__ = ["DecoupleAccessExecute"]
+__all__ = ["DecoupleAccessExecute", "PIPELINE_NAME", "stm32dvfs_pipeline"]
