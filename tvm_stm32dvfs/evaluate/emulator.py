@@ -1,0 +1,258 @@
+"""Host-driven runs of the cross-compiled model on an emulated Cortex-M (Unicorn).
+
+The generated C and the runtime are cross-compiled with Debian's arm-none-eabi-gcc for the
+board's core into an ELF laid out by ``runtime/emulator/emulator.ld`` (code and constants in
+flash, data in SRAM). The host loads the ELF into Unicorn, writes the inputs into SRAM, calls
+``stm32dvfs_model_run`` and reads the outputs back, like microTVM's host-driven mode with the
+device replaced by an instruction-level emulator.
+
+Instructions are counted per translated basic block (decoded once with capstone), not per
+instruction, and attributed to the (layer, phase) the firmware announced last through
+``stm32dvfs_layer_begin`` / ``stm32dvfs_phase`` (hooked at their entry addresses). IT-block
+instructions whose condition fails still issue on the core and are counted, as the block
+decode includes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..codegen.emit import CSources
+from ..errors import ToolchainError
+from ..resources import data_dir
+
+#: arm-none-eabi-gcc flags per core (hard-float ABI as on the boards). The STM32F746's M7 has the
+#: single-precision FPv5 (RM0385); double-precision parts (F767, H743) would take fpv5-d16, which
+#: Unicorn's Cortex-M7 model does not execute (vcvt.f64.f32 faults as an invalid instruction).
+CORE_FLAGS = {
+    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"],
+    "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+}
+CFLAGS = ["-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections"]
+STACK_SIZE = 8 * 1024
+PHASES = {0: "access", 1: "execute", 2: "plain"}
+
+
+@dataclass(frozen=True)
+class MemoryMap:
+    flash_origin: int = 0x08000000
+    flash_bytes: int = 1024 * 1024
+    ram_origin: int = 0x20000000
+    ram_bytes: int = 320 * 1024
+
+
+@dataclass(frozen=True)
+class EmulatedRun:
+    """One inference in the emulator: outputs (as ``run_host`` returns them) and counts."""
+
+    outputs: object
+    instructions: int
+    #: executed instructions per (layer index, phase name); layer -1 is the entry/exit code
+    by_phase: dict[tuple[int, str], int] = field(default_factory=dict)
+
+    def layer_instructions(self, layer: int) -> int:
+        return sum(n for (lay, _), n in self.by_phase.items() if lay == layer)
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise ToolchainError(
+            f"{name} not found: install Debian's gcc-arm-none-eabi and libnewlib-arm-none-eabi (make test does)"
+        )
+    return path
+
+
+def cross_compile(sources: CSources, core: str = "cortex-m7", memory: MemoryMap = MemoryMap(),
+                  out_dir: Path | None = None) -> Path:
+    """Build the model + runtime into an ELF for ``core`` (cached by content in a temp dir)."""
+    if core not in CORE_FLAGS:
+        raise ToolchainError(f"no cross-compilation flags for core '{core}' (known: {', '.join(CORE_FLAGS)})")
+    key = (sorted(sources.files.items()), core, CORE_FLAGS[core], CFLAGS, memory, STACK_SIZE)
+    digest = hashlib.sha256(repr(key).encode()).hexdigest()[:24]
+    out_dir = out_dir or Path(tempfile.gettempdir()) / "stm32dvfs-emu" / digest
+    elf = out_dir / "model.elf"
+    if elf.exists():
+        return elf
+    cc = _tool("arm-none-eabi-gcc")
+    work = Path(tempfile.mkdtemp(prefix="emu-build-"))
+    try:
+        sources.write(work)
+        objs = []
+        for c_file in sources.c_files:
+            obj = work / (c_file + ".o")
+            _run([cc, *CORE_FLAGS[core], *CFLAGS, "-I", str(work), "-c", str(work / c_file), "-o", str(obj)])
+            objs.append(str(obj))
+        defs = {
+            "FLASH_ORIGIN": memory.flash_origin, "FLASH_LENGTH": memory.flash_bytes,
+            "RAM_ORIGIN": memory.ram_origin, "RAM_LENGTH": memory.ram_bytes, "STACK_SIZE": STACK_SIZE,
+        }
+        link = [cc, *CORE_FLAGS[core], "--specs=nano.specs", "-nostartfiles", "-Wl,--gc-sections",
+                "-Wl,-e,stm32dvfs_model_run", "-T", str(data_dir("runtime") / "emulator" / "emulator.ld")]
+        link += [f"-Wl,--defsym={k}={v:#x}" for k, v in defs.items()]
+        _run(link + objs + ["-lm", "-lc", "-lgcc", "-o", str(work / "model.elf")])
+        out_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(work / "model.elf", elf)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return elf
+
+
+def _run(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"cross-compilation failed:\n{' '.join(cmd)}\n{proc.stderr}")
+
+
+class Emulator:
+    """A loaded ELF in Unicorn, ready to call ``stm32dvfs_model_run``."""
+
+    #: a mapped, never-executed address: the return address of the top-level call
+    EXIT_ADDRESS = 0x00001000
+
+    def __init__(self, elf: Path, memory: MemoryMap = MemoryMap(), core: str = "cortex-m7") -> None:
+        from elftools.elf.elffile import ELFFile
+        from unicorn import UC_ARCH_ARM, UC_MODE_MCLASS, UC_MODE_THUMB, Uc
+        import capstone
+
+        self.memory = memory
+        self.uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
+        self._set_cpu(core)
+        self.uc.mem_map(memory.flash_origin, _page_up(memory.flash_bytes))
+        self.uc.mem_map(memory.ram_origin, _page_up(memory.ram_bytes))
+        self.uc.mem_map(0, 0x10000)  # the exit trampoline page
+        self.symbols: dict[str, int] = {}
+        with open(elf, "rb") as f:
+            e = ELFFile(f)
+            for seg in e.iter_segments():
+                if seg["p_type"] == "PT_LOAD" and seg["p_filesz"]:
+                    self.uc.mem_write(seg["p_paddr"] if seg["p_paddr"] == seg["p_vaddr"] else seg["p_vaddr"], seg.data())
+            symtab = e.get_section_by_name(".symtab")
+            for sym in symtab.iter_symbols():
+                if sym.name and sym["st_info"]["type"] in ("STT_FUNC", "STT_OBJECT", "STT_NOTYPE"):
+                    self.symbols[sym.name] = sym["st_value"]
+        self.cs = capstone.Cs(capstone.CS_ARCH_ARM, capstone.CS_MODE_THUMB | capstone.CS_MODE_MCLASS)
+        self._block_sizes: dict[tuple[int, int], int] = {}
+
+    def _set_cpu(self, core: str) -> None:
+        import unicorn.arm_const as arm
+
+        model = {"cortex-m7": arm.UC_CPU_ARM_CORTEX_M7, "cortex-m4": arm.UC_CPU_ARM_CORTEX_M4}[core]
+        self.uc.ctl_set_cpu_model(model)
+
+    def symbol(self, name: str) -> int:
+        try:
+            return self.symbols[name] & ~1
+        except KeyError:
+            raise ToolchainError(f"symbol {name} missing from the emulated ELF") from None
+
+    def _instructions_in_block(self, address: int, size: int) -> int:
+        key = (address, size)
+        n = self._block_sizes.get(key)
+        if n is None:
+            code = bytes(self.uc.mem_read(address, size))
+            n = sum(1 for _ in self.cs.disasm_lite(code, address))
+            self._block_sizes[key] = n
+        return n
+
+    def run_model(self, inputs: Sequence[np.ndarray], output_specs) -> tuple[list[np.ndarray], Counter]:
+        """Call ``stm32dvfs_model_run`` once; returns the outputs and instruction counts per (layer, phase)."""
+        from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE
+        import unicorn.arm_const as arm
+
+        uc = self.uc
+        # inputs, outputs and the two pointer arrays live at the top of SRAM, below nothing the
+        # firmware uses: the linker script ends RAM with the stack, so place them in a separate page
+        scratch = 0x30000000
+        total = sum(int(a.nbytes) for a in inputs) + sum(int(np.prod(s)) * np.dtype(d).itemsize for s, d in output_specs)
+        size = _page_up(total + 64 * (len(inputs) + len(output_specs)) + 4096)
+        uc.mem_map(scratch, size)
+        try:
+            cursor = scratch
+            in_ptrs, out_ptrs = [], []
+            for a in inputs:
+                uc.mem_write(cursor, np.ascontiguousarray(a).tobytes())
+                in_ptrs.append(cursor)
+                cursor = _align(cursor + a.nbytes, 8)
+            out_slots = []
+            for shape, dtype in output_specs:
+                nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+                out_ptrs.append(cursor)
+                out_slots.append((cursor, nbytes, shape, dtype))
+                cursor = _align(cursor + nbytes, 8)
+            in_array = cursor
+            uc.mem_write(in_array, np.array(in_ptrs or [0], dtype="<u4").tobytes())
+            out_array = _align(in_array + 4 * max(1, len(in_ptrs)), 8)
+            uc.mem_write(out_array, np.array(out_ptrs or [0], dtype="<u4").tobytes())
+
+            counts: Counter = Counter()
+            state = {"key": (-1, "plain")}
+            layer_begin = self.symbol("stm32dvfs_layer_begin")
+
+            def on_block(_uc, address, size, _data):
+                counts[state["key"]] += self._instructions_in_block(address, size)
+
+            def on_layer(_uc, _address, _size, _data):
+                state["key"] = (int(_uc.reg_read(arm.UC_ARM_REG_R0)), "plain")
+
+            def on_phase(_uc, _address, _size, _data):
+                state["key"] = (state["key"][0], PHASES.get(int(_uc.reg_read(arm.UC_ARM_REG_R0)), "plain"))
+
+            hooks = [
+                uc.hook_add(UC_HOOK_BLOCK, on_block),
+                uc.hook_add(UC_HOOK_CODE, on_layer, begin=layer_begin, end=layer_begin),
+            ]
+            if "stm32dvfs_phase" in self.symbols:  # absent (garbage-collected) when no kernel is decoupled
+                phase = self.symbol("stm32dvfs_phase")
+                hooks.append(uc.hook_add(UC_HOOK_CODE, on_phase, begin=phase, end=phase))
+            uc.ctl_flush_tb()  # blocks translated without the hooks would not fire them
+            try:
+                stack_top = self.symbol("__stack_top")
+                uc.reg_write(arm.UC_ARM_REG_SP, stack_top)
+                uc.reg_write(arm.UC_ARM_REG_R0, in_array)
+                uc.reg_write(arm.UC_ARM_REG_R1, out_array)
+                uc.reg_write(arm.UC_ARM_REG_LR, self.EXIT_ADDRESS | 1)
+                uc.emu_start(self.symbol("stm32dvfs_model_run") | 1, self.EXIT_ADDRESS)
+            finally:
+                for h in hooks:
+                    uc.hook_del(h)
+            status = int(uc.reg_read(arm.UC_ARM_REG_R0))
+            if status != 0:
+                raise RuntimeError(f"stm32dvfs_model_run returned {status} in the emulator")
+            outputs = [
+                np.frombuffer(bytes(uc.mem_read(addr, nbytes)), dtype=dtype).reshape(shape).copy()
+                for addr, nbytes, shape, dtype in out_slots
+            ]
+        finally:
+            uc.mem_unmap(scratch, size)
+        return outputs, counts
+
+
+def _page_up(n: int) -> int:
+    return (n + 0xFFF) & ~0xFFF
+
+
+def _align(n: int, a: int) -> int:
+    return (n + a - 1) // a * a
+
+
+def emulate(compiled, x, core: str = "cortex-m7", memory: MemoryMap = MemoryMap()) -> EmulatedRun:
+    """Run one inference of ``compiled`` in the emulator; ``x`` as for ``CompiledModel.run_host``."""
+    arrays = compiled._input_arrays(x)
+    elf = cross_compile(compiled.sources, core=core, memory=memory)
+    emu = Emulator(elf, memory=memory, core=core)
+    outputs, counts = emu.run_model(arrays, [(o.shape, o.dtype) for o in compiled.outputs])
+    return EmulatedRun(
+        outputs=outputs[0] if len(outputs) == 1 else outputs,
+        instructions=sum(counts.values()),
+        by_phase=dict(counts),
+    )
