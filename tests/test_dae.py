@@ -191,3 +191,21 @@ def test_named_relax_pipeline(small_int8_cnn):
     marked = [f for _, f in out.functions_items()
               if isinstance(f, tvm.tirx.PrimFunc) and f.attrs is not None and "stm32dvfs.dae" in f.attrs]
     assert len(marked) == 4
+
+
+def test_execute_kernel_uses_smlad_on_cortex_m7(small_int8_cnn, tool, tmp_path):
+    """The int8 execute phase, cross-compiled -O2 for Cortex-M7, multiplies with SMLAD."""
+    import subprocess
+
+    from tvm_stm32dvfs.evaluate.emulator import CFLAGS as ARM_CFLAGS
+    from tvm_stm32dvfs.evaluate.emulator import CORE_FLAGS
+
+    compiled = tvm_stm32dvfs.build(small_int8_cnn)
+    assert "stm32dvfs_dot_s16(" in compiled.sources.files["kernels.c"]
+    compiled.export_c(tmp_path)
+    obj = tmp_path / "kernels.o"
+    subprocess.run([tool("arm-none-eabi-gcc"), *CORE_FLAGS["cortex-m7"], *ARM_CFLAGS, "-I", str(tmp_path), "-c",
+                    str(tmp_path / "kernels.c"), "-o", str(obj)], check=True)
+    disassembly = subprocess.run([tool("arm-none-eabi-objdump"), "-d", str(obj)], capture_output=True, text=True,
+                                 check=True).stdout
+    assert "smlad" in disassembly

@@ -201,10 +201,14 @@ def _decouple_conv(sch, acc, out, g: Granularity, depthwise: bool) -> None:
         sch.compute_inline(pad)
         sch.compute_at(patch, yy_o)
         level = 2
-    weights = sch.cache_read(acc, 1, "global")
+    weights = sch.get_sblock("weights_wide")
     sch.compute_at(weights, oo_o)
-    sch.unsafe_set_dtype(weights, 0, "int16")
     sch.reverse_compute_at(out, oo_o)
+    if not depthwise:
+        # one reduction loop over the tile's K = channels x kernel taps: both operands are then
+        # contiguous in it (a dot product the C emitter maps to SMLAD); a depthwise window is
+        # not contiguous, and fusing its taps would only add divisions
+        sch.fuse(*sch.get_loops(acc)[6:9])
     sch.decompose_reduction(acc, sch.get_loops(acc)[6])
     sch.annotate(sch.get_loops(patch)[level], PHASE_PRAGMA, ACCESS)
     sch.annotate(sch.get_loops(weights)[3], PHASE_PRAGMA, ACCESS)
@@ -216,9 +220,8 @@ def _decouple_dense(sch, acc, out, g: Granularity) -> None:
     jj_o, jj_i = sch.split(jj, [None, g.channels])
     sch.reorder(jj_o, ii, jj_i, kk)
     centred = sch.get_sblock("pad_temp")
-    weights = sch.cache_read(acc, 1, "global")
+    weights = sch.get_sblock("weights_wide")
     sch.compute_at(weights, jj_o)
-    sch.unsafe_set_dtype(weights, 0, "int16")
     sch.reverse_compute_at(out, jj_o)
     sch.decompose_reduction(acc, sch.get_loops(acc)[3])
     sch.annotate(sch.get_loops(centred)[0], PHASE_PRAGMA, ACCESS)

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 import tvm
+import tvm_ffi
 from tvm import tirx
 
 from ..errors import UnsupportedOperatorError
@@ -210,6 +211,7 @@ class TirToC:
         self.params: list[CParam] = []
         self.written: set[str] = set()
         self.uses_math = False
+        self.uses_dsp = False
         self.helpers: set[str] = set()
         self._param_index: dict[str, int] = {}
 
@@ -264,11 +266,16 @@ class TirToC:
                 raise UnsupportedOperatorError(f"kernel {self.fname}: buffer view with offset {off}")
             self.names.alias(s.buffer, parent)
         elif t == "For":
+            dot = self._dot_product(s)
+            if dot is not None:
+                out.append(f"{pad}{dot}")
+                return
             var = self.names.name(s.loop_var)
             ty = c_type(_dtype_of(s.loop_var))
             lo = self._expr(s.min)
             ext = self._expr(s.extent)
-            end = ext if lo == "0" else f"{lo} + {ext}"
+            zero = type(s.min).__name__ == "IntImm" and int(s.min.value) == 0
+            end = ext if zero else f"{lo} + {ext}"
             step = getattr(s, "step", None)
             if step is not None and not (hasattr(step, "value") and int(step.value) == 1):
                 raise UnsupportedOperatorError(f"kernel {self.fname}: loop with step {step}")
@@ -312,6 +319,39 @@ class TirToC:
             out.append(f"{pad}continue;")
         else:
             raise UnsupportedOperatorError(f"kernel {self.fname}: TIR statement {t} is not supported by the C emitter")
+
+    def _dot_product(self, loop) -> str | None:
+        """``for k: acc[i] = acc[i] + int32(a[u + k]) * int32(b[v + k])`` over int16 a, b ->
+        ``acc[i] = acc[i] + stm32dvfs_dot_s16(&a[u], &b[v], n)`` (SMLAD on Cortex-M, see
+        runtime/include/stm32dvfs_dsp.h); None when the loop is anything else."""
+        store = loop.body
+        if type(store).__name__ != "BufferStore" or not (type(loop.min).__name__ == "IntImm" and int(loop.min.value) == 0):
+            return None
+        k = loop.loop_var
+        value = store.value
+        if type(value).__name__ != "Add" or _dtype_of(value) != "int32":
+            return None
+        acc, prod = value.a, value.b
+        if type(acc).__name__ != "TensorLoad" or not acc.source.same_as(store.buffer):
+            return None
+        if not tvm_ffi.structural_equal(acc.indices[0], store.indices[0]) or _uses(store.indices[0], k):
+            return None
+        if type(prod).__name__ != "Mul":
+            return None
+        bases = []
+        for operand in (prod.a, prod.b):
+            if type(operand).__name__ != "Cast" or type(operand.value).__name__ != "TensorLoad":
+                return None
+            load = operand.value
+            if _dtype_of(load) != "int16":
+                return None
+            coeffs = tvm.sym.detect_linear_equation(load.indices[0], [k])
+            if len(coeffs) != 2 or not (type(coeffs[0]).__name__ == "IntImm" and int(coeffs[0].value) == 1):
+                return None
+            bases.append(f"&{self.names.lookup(load.source)}[{self._expr(coeffs[1])}]")
+        target = f"{self.names.lookup(store.buffer)}[{self._index(store.indices)}]"
+        self.uses_dsp = True
+        return f"{target} = {target} + stm32dvfs_dot_s16({bases[0]}, {bases[1]}, {self._expr(loop.extent)});"
 
     # ------------------------------------------------------------ expressions
     def _index(self, indices) -> str:
@@ -433,6 +473,18 @@ class TirToC:
             if base == "fabs" and dt.startswith("int"):
                 return f"(({self._expr(args[0])}) < 0 ? -({self._expr(args[0])}) : ({self._expr(args[0])}))"
         raise UnsupportedOperatorError(f"kernel {self.fname}: TIR intrinsic {name} ({dt}) is not supported by the C emitter")
+
+
+def _uses(expr, var) -> bool:
+    """Whether ``var`` occurs in ``expr``."""
+    found = []
+
+    def visit(node):
+        if type(node).__name__ == "Var" and node.same_as(var):
+            found.append(node)
+
+    tvm_ffi.structural_walk(expr, visit)
+    return bool(found)
 
 
 def _balanced(text: str) -> bool:

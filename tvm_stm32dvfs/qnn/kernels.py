@@ -90,6 +90,9 @@ def conv2d_nchw(
         return tirx.if_then_else(inside, x[nn, cc, yy - pt, xx - pl].astype("int16") - zx, tirx.const(0, "int16"))
 
     padded = te.compute((n, c, h + pt + pb, wd + pl + pr), pad, name="pad_temp")
+    # weights widened once: a stage of its own so that the DAE tiling can place it (the plain
+    # schedule inlines it back into the MAC loop)
+    wide = te.compute(w.shape, lambda *i: w(*i).astype("int16"), name="weights_wide")
     rc = te.reduce_axis((0, cpg), name="rc")
     ry = te.reduce_axis((0, kh), name="ry")
     rx = te.reduce_axis((0, kw), name="rx")
@@ -101,7 +104,7 @@ def conv2d_nchw(
         (n, o, oh, ow),
         lambda nn, oo, yy, xx: te.sum(
             padded[nn, in_channel(oo), yy * sh + ry * dh, xx * sw + rx * dw].astype("int32")
-            * w[oo, rc, ry, rx].astype("int32"),
+            * wide[oo, rc, ry, rx].astype("int32"),
             axis=[rc, ry, rx],
         ),
         name="conv2d_acc",
@@ -144,9 +147,10 @@ def dense(
     rk = te.reduce_axis((0, k), name="rk")
     zx = tirx.const(int(x_zero_point), "int16")
     centred = te.compute((m, k), lambda i, j: x[i, j].astype("int16") - zx, name="pad_temp")
+    wide = te.compute(w.shape, lambda *i: w(*i).astype("int16"), name="weights_wide")
     acc = te.compute(
         (m, nout),
-        lambda i, j: te.sum(centred[i, rk].astype("int32") * w[j, rk].astype("int32"), axis=rk),
+        lambda i, j: te.sum(centred[i, rk].astype("int32") * wide[j, rk].astype("int32"), axis=rk),
         name="dense_acc",
         attrs={"stm32dvfs.op": "dense"},
     )
