@@ -211,7 +211,6 @@ class TirToC:
         self.params: list[CParam] = []
         self.written: set[str] = set()
         self.uses_math = False
-        self.uses_dsp = False
         self.helpers: set[str] = set()
         self._param_index: dict[str, int] = {}
 
@@ -266,16 +265,15 @@ class TirToC:
                 raise UnsupportedOperatorError(f"kernel {self.fname}: buffer view with offset {off}")
             self.names.alias(s.buffer, parent)
         elif t == "For":
-            dot = self._dot_product(s)
-            if dot is not None:
-                out.append(f"{pad}{dot}")
+            kernel_call = self._gemm(s) or self._dot_product(s)
+            if kernel_call is not None:
+                out.append(f"{pad}{kernel_call}")
                 return
             var = self.names.name(s.loop_var)
             ty = c_type(_dtype_of(s.loop_var))
             lo = self._expr(s.min)
             ext = self._expr(s.extent)
-            zero = type(s.min).__name__ == "IntImm" and int(s.min.value) == 0
-            end = ext if zero else f"{lo} + {ext}"
+            end = ext if _is_zero(s.min) else f"{lo} + {ext}"
             step = getattr(s, "step", None)
             if step is not None and not (hasattr(step, "value") and int(step.value) == 1):
                 raise UnsupportedOperatorError(f"kernel {self.fname}: loop with step {step}")
@@ -320,12 +318,11 @@ class TirToC:
         else:
             raise UnsupportedOperatorError(f"kernel {self.fname}: TIR statement {t} is not supported by the C emitter")
 
-    def _dot_product(self, loop) -> str | None:
-        """``for k: acc[i] = acc[i] + int32(a[u + k]) * int32(b[v + k])`` over int16 a, b ->
-        ``acc[i] = acc[i] + stm32dvfs_dot_s16(&a[u], &b[v], n)`` (SMLAD on Cortex-M, see
-        runtime/include/stm32dvfs_dsp.h); None when the loop is anything else."""
+    def _match_dot(self, loop):
+        """``for k: acc[i] = acc[i] + int32(a[u + k]) * int32(b[v + k])`` over int16 a, b (k from 0):
+        returns (store, a_load, u, b_load, v) or None."""
         store = loop.body
-        if type(store).__name__ != "BufferStore" or not (type(loop.min).__name__ == "IntImm" and int(loop.min.value) == 0):
+        if type(store).__name__ != "BufferStore" or not _is_zero(loop.min):
             return None
         k = loop.loop_var
         value = store.value
@@ -338,7 +335,7 @@ class TirToC:
             return None
         if type(prod).__name__ != "Mul":
             return None
-        bases = []
+        found = []
         for operand in (prod.a, prod.b):
             if type(operand).__name__ != "Cast" or type(operand.value).__name__ != "TensorLoad":
                 return None
@@ -346,12 +343,60 @@ class TirToC:
             if _dtype_of(load) != "int16":
                 return None
             coeffs = tvm.sym.detect_linear_equation(load.indices[0], [k])
-            if len(coeffs) != 2 or not (type(coeffs[0]).__name__ == "IntImm" and int(coeffs[0].value) == 1):
+            if len(coeffs) != 2 or not _is_one(coeffs[0]):
                 return None
-            bases.append(f"&{self.names.lookup(load.source)}[{self._expr(coeffs[1])}]")
+            found += [load, coeffs[1]]
+        return (store, *found)
+
+    def _dot_product(self, loop) -> str | None:
+        """The dot-product loop of :meth:`_match_dot` -> ``stm32dvfs_dot_s16`` (SMLAD on Cortex-M,
+        see runtime/include/stm32dvfs_dsp.h); None when the loop is anything else."""
+        m = self._match_dot(loop)
+        if m is None:
+            return None
+        store, a, u, b, v = m
+        self.written.add(self.names.lookup(store.buffer))
         target = f"{self.names.lookup(store.buffer)}[{self._index(store.indices)}]"
-        self.uses_dsp = True
-        return f"{target} = {target} + stm32dvfs_dot_s16({bases[0]}, {bases[1]}, {self._expr(loop.extent)});"
+        return (f"{target} = {target} + stm32dvfs_dot_s16(&{self.names.lookup(a.source)}[{self._expr(u)}], "
+                f"&{self.names.lookup(b.source)}[{self._expr(v)}], {self._expr(loop.extent)});")
+
+    def _gemm(self, outer) -> str | None:
+        """``for p: for c: { acc[..] = 0; <dot product over k> }`` with a's rows following p, b's rows
+        following c and acc linear in both -> one ``stm32dvfs_gemm_s16`` call (2x2 register
+        blocking); None when the nest is anything else."""
+        inner = outer.body
+        if type(inner).__name__ != "For" or not _is_zero(outer.min) or not _is_zero(inner.min):
+            return None
+        body = inner.body
+        if type(body).__name__ != "SeqStmt" or len(body.seq) != 2:
+            return None
+        init, dot = body.seq
+        if type(init).__name__ != "BufferStore" or type(dot).__name__ != "For":
+            return None
+        if type(init.value).__name__ != "IntImm" or int(init.value.value) != 0:
+            return None
+        m = self._match_dot(dot)
+        if m is None:
+            return None
+        store, a, u, b, v = m
+        if not init.buffer.same_as(store.buffer) or not tvm_ffi.structural_equal(init.indices[0], store.indices[0]):
+            return None
+        self.written.add(self.names.lookup(store.buffer))
+        p, c = outer.loop_var, inner.loop_var
+        au = tvm.sym.detect_linear_equation(u, [p])
+        bv = tvm.sym.detect_linear_equation(v, [c])
+        acc = tvm.sym.detect_linear_equation(store.indices[0], [p, c])
+        if len(au) != 2 or len(bv) != 2 or len(acc) != 3:
+            return None
+        if _uses(au[1], c) or _uses(au[1], p) or _uses(bv[1], p) or _uses(bv[1], c) or _uses(acc[2], p) or _uses(acc[2], c):
+            return None
+        args = [
+            f"&{self.names.lookup(a.source)}[{self._expr(au[1])}]", self._expr(au[0]),
+            f"&{self.names.lookup(b.source)}[{self._expr(bv[1])}]", self._expr(bv[0]),
+            f"&{self.names.lookup(store.buffer)}[{self._expr(acc[2])}]", self._expr(acc[0]), self._expr(acc[1]),
+            self._expr(outer.extent), self._expr(inner.extent), self._expr(dot.extent),
+        ]
+        return f"stm32dvfs_gemm_s16({', '.join(args)});"
 
     # ------------------------------------------------------------ expressions
     def _index(self, indices) -> str:
@@ -473,6 +518,14 @@ class TirToC:
             if base == "fabs" and dt.startswith("int"):
                 return f"(({self._expr(args[0])}) < 0 ? -({self._expr(args[0])}) : ({self._expr(args[0])}))"
         raise UnsupportedOperatorError(f"kernel {self.fname}: TIR intrinsic {name} ({dt}) is not supported by the C emitter")
+
+
+def _is_zero(e) -> bool:
+    return type(e).__name__ == "IntImm" and int(e.value) == 0
+
+
+def _is_one(e) -> bool:
+    return type(e).__name__ == "IntImm" and int(e.value) == 1
 
 
 def _uses(expr, var) -> bool:
