@@ -13,6 +13,13 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Out of line and not specialised per call site (GCC would clone it per constant argument set). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define STM32DVFS_OUT_OF_LINE __attribute__((noipa, unused))
+#else
+#define STM32DVFS_OUT_OF_LINE __attribute__((noinline, unused))
+#endif
+
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>
 #define STM32DVFS_HAVE_SMLAD 1
@@ -96,7 +103,7 @@ static inline void stm32dvfs_dot_s16_2x2(const int16_t* a0, const int16_t* a1, c
  * Two rows x two columns per inner loop: four loads feed four SMLADs (eight MACs). Not inlined:
  * it runs once per tile, and its tail loops need not be specialised for every call site.
  */
-__attribute__((noinline, unused)) static void stm32dvfs_gemm_s16(const int16_t* a, int32_t a_stride, const int16_t* b, int32_t b_stride,
+STM32DVFS_OUT_OF_LINE static void stm32dvfs_gemm_s16(const int16_t* a, int32_t a_stride, const int16_t* b, int32_t b_stride,
                                       int32_t* acc, int32_t acc_p, int32_t acc_c, int32_t rows, int32_t cols,
                                       int32_t depth)
 {
