@@ -209,3 +209,73 @@ def test_execute_kernel_uses_smlad_on_cortex_m7(small_int8_cnn, tool, tmp_path):
     disassembly = subprocess.run([tool("arm-none-eabi-objdump"), "-d", str(obj)], capture_output=True, text=True,
                                  check=True).stdout
     assert "smlad" in disassembly
+
+
+def _granularity_sweep(mod, params, inputs, exact: bool):
+    """Build at the k-th offered granularity of every kernel, for every k; compare with plain."""
+    plain = tvm_stm32dvfs.build(mod, params=params, dae=False)
+    refs = [plain.run_host(x) for x in inputs]
+    fused = tvm_stm32dvfs.transform.stm32dvfs_pipeline(dae=False)(
+        tvm_stm32dvfs.driver._bind_params(mod, params))
+    options = {gv.name_hint: dae.tile_options(dae.kernel_shape(f)) for gv, f in fused.functions_items()
+               if isinstance(f, tvm.tirx.PrimFunc) and dae.kernel_shape(f) is not None}
+    assert options
+    for k in range(max(len(o) for o in options.values())):
+        chosen = {name: opts[min(k, len(opts) - 1)].granularity for name, opts in options.items()}
+        compiled = tvm_stm32dvfs.build(mod, params=params, granularity=chosen)
+        for x, ref in zip(inputs, refs):
+            got = compiled.run_host(x, sanitize=True)
+            if exact:
+                np.testing.assert_array_equal(got, ref)
+            else:
+                np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["kws_dscnn", "ic_resnet8", "mcunet_ir", "vww_mobilenet"])
+def test_bundled_float_models_every_granularity(name):
+    from tvm_stm32dvfs.models.zoo import ZOO
+
+    mod, params = tvm_stm32dvfs.from_onnx(ZOO[name].path)
+    shape = [int(d) for d in mod["main"].params[0].ty.shape.values]
+    inputs = [np.random.default_rng(s).standard_normal(shape).astype(np.float32) for s in range(2)]
+    _granularity_sweep(mod, params, inputs, exact=False)
+
+
+@pytest.fixture(scope="module")
+def small_float_cnn():
+    rng = np.random.default_rng(4)
+    nodes = [helper.make_node("Conv", ["x", "w0", "b0"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["b"]),
+             helper.make_node("Conv", ["b", "w1"], ["y"], pads=[1, 1, 1, 1], strides=[2, 2], group=8)]
+    inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), n)
+             for n, s in (("w0", (8, 4, 3, 3)), ("b0", (8,)), ("w1", (8, 1, 3, 3)))]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, SHAPE)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 6, 6])], inits)
+    return tvm_stm32dvfs.from_onnx(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+
+
+def test_float_tiles_exact_sizes_and_outputs(small_float_cnn):
+    mod, params = small_float_cnn
+    fused = tvm_stm32dvfs.transform.stm32dvfs_pipeline(dae=False)(tvm_stm32dvfs.driver._bind_params(mod, params))
+    shapes = {gv.name_hint: dae.kernel_shape(f) for gv, f in fused.functions_items()
+              if isinstance(f, tvm.tirx.PrimFunc) and dae.kernel_shape(f) is not None}
+    assert sorted(s.op for s in shapes.values()) == ["conv2d", "depthwise_conv2d"]
+    assert all(s.dtype == "float32" for s in shapes.values())
+    x = np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
+    ref = tvm_stm32dvfs.build(mod, params=params, dae=False).run_host(x)
+    for name, shape in shapes.items():
+        for option in dae.tile_options(shape):
+            compiled = tvm_stm32dvfs.build(mod, params=params, granularity={name: option.granularity})
+            allocated = []
+
+            def visit(node):
+                if type(node).__name__ == "AllocBuffer":
+                    n = 1
+                    for d in node.buffer.ty.shape:
+                        n *= int(d.value if hasattr(d, "value") else d)
+                    allocated.append(4 * n)
+
+            _walk(compiled.lowered.kernels[name].func.body, visit)
+            assert sum(allocated) == option.buffer_bytes, (name, option)
+            np.testing.assert_allclose(compiled.run_host(x, sanitize=True), ref, rtol=0, atol=1e-5)

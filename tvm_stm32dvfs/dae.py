@@ -30,6 +30,8 @@ EXECUTE = 1
 PHASE_PRAGMA = "pragma_stm32dvfs_phase"
 _ACC_BLOCKS = ("conv2d_acc", "dense_acc")
 _OUT_BLOCKS = {"conv2d_acc": "conv2d_s8", "dense_acc": "dense_s8"}
+#: the reduction blocks of TVM's float legalisations (TOPI) that DAE tiles
+_FLOAT_BLOCKS = ("conv2d_nchw", "group_conv2d_nchw")
 DECOUPLED_OPS = ("conv2d", "depthwise_conv2d", "dense")
 
 
@@ -56,6 +58,9 @@ class KernelShape:
     kernel: tuple[int, int] = (1, 1)
     strides: tuple[int, int] = (1, 1)
     dilations: tuple[int, int] = (1, 1)
+    dtype: str = "int8"  # int8: int16 tiles (im2col for conv2d); float32: float32 padded-row tiles
+    in_channels: int = 0  # float convs: input channels (a regular conv's tile holds all of them)
+    accumulator: bool = True  # the sums live in a tile buffer (False: written straight to the output)
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ class TileOption:
 
 
 def _find_acc_block(sch: s_tir.Schedule):
-    for name in _ACC_BLOCKS:
+    for name in _ACC_BLOCKS + _FLOAT_BLOCKS:
         try:
             return name, sch.get_sblock(name)
         except Exception:  # noqa: BLE001 - TVM raises when the block does not exist
@@ -81,6 +86,9 @@ def kernel_shape(func: tirx.PrimFunc) -> KernelShape | None:
     if block is None:
         return None
     stmt = sch.get(block)
+    if name in _FLOAT_BLOCKS:
+        writes_output = any(stmt.writes[0].source.same_as(p) for p in func.params)
+        return _float_conv_shape(stmt, accumulator=not writes_output)
     op = str(stmt.annotations.get("stm32dvfs.op", ""))
     extents = [int(iv.dom.extent) for iv in stmt.iter_vars]
     if op == "dense":
@@ -98,13 +106,45 @@ def kernel_shape(func: tirx.PrimFunc) -> KernelShape | None:
     )
 
 
+def _float_conv_shape(stmt, accumulator: bool) -> KernelShape | None:
+    """A TOPI float NCHW conv block: strides and dilations read off its padded-input indices."""
+    import tvm
+
+    ivs = stmt.iter_vars
+    if len(ivs) != 7 or len(stmt.reads) < 2:
+        return None
+    _, o, oh, ow, rc, kh, kw = (int(iv.dom.extent) for iv in ivs)
+    region = stmt.reads[0].region
+    vy, vx, vry, vrx = ivs[2].var, ivs[3].var, ivs[5].var, ivs[6].var
+    rows = tvm.sym.detect_linear_equation(region[2].min, [vy, vry])
+    cols = tvm.sym.detect_linear_equation(region[3].min, [vx, vrx])
+    if len(rows) != 3 or len(cols) != 3:
+        return None
+    pad_shape = [int(d) for d in stmt.reads[0].source.ty.shape]
+    depthwise = rc == 1 and pad_shape[1] == o and o > 1
+    if rc != pad_shape[1] and not depthwise:
+        return None  # grouped convolution with several channels per group: not tiled
+    return KernelShape(
+        "depthwise_conv2d" if depthwise else "conv2d", oh, ow, o, rc * kh * kw,
+        kernel=(kh, kw), strides=(int(rows[0].value), int(cols[0].value)),
+        dilations=(int(rows[1].value), int(cols[1].value)), dtype="float32", in_channels=pad_shape[1],
+        accumulator=accumulator,
+    )
+
+
 def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
 def buffer_bytes(shape: KernelShape, g: Granularity) -> int:
-    """Bytes of the tile buffers of ``shape`` at granularity ``g`` (int16 operands, int32 sums)."""
-    acc = g.rows * shape.out_width * g.channels * 4
+    """Bytes of the tile buffers of ``shape`` at granularity ``g`` (int16 operands and int32 sums,
+    or float32 throughout)."""
+    acc = g.rows * shape.out_width * g.channels * 4 if shape.accumulator else 0
+    if shape.dtype == "float32":
+        in_rows = (g.rows - 1) * shape.strides[0] + (shape.kernel[0] - 1) * shape.dilations[0] + 1
+        in_cols = (shape.out_width - 1) * shape.strides[1] + (shape.kernel[1] - 1) * shape.dilations[1] + 1
+        channels = g.channels if shape.op == "depthwise_conv2d" else shape.in_channels
+        return channels * in_rows * in_cols * 4 + g.channels * shape.reduce_elems * 4 + acc
     weights = g.channels * shape.reduce_elems * 2
     if shape.op == "dense":
         return shape.reduce_elems * 2 + weights + acc
@@ -122,7 +162,7 @@ def phase_events(shape: KernelShape, g: Granularity) -> int:
     channel_tiles = shape.out_channels // g.channels
     if shape.op == "dense":
         return 1 + 2 * channel_tiles
-    if shape.op == "conv2d":
+    if shape.op == "conv2d" and shape.dtype == "int8":
         return row_tiles * (1 + 2 * channel_tiles)
     return row_tiles * channel_tiles * 3  # padded rows, weights, execute
 
@@ -163,6 +203,9 @@ def decouple(func: tirx.PrimFunc, g: Granularity) -> tirx.PrimFunc:
         raise ValueError(f"granularity {g} does not divide {shape.out_rows} rows x {shape.out_channels} channels")
     sch = s_tir.Schedule(func)
     acc_name, acc = _find_acc_block(sch)
+    if shape.dtype == "float32":
+        _decouple_float_conv(sch, acc, g)
+        return sch.mod["main"]
     out = sch.get_sblock(_OUT_BLOCKS[acc_name])
     _inline_epilogue(sch, out)
     if shape.op == "dense":
@@ -211,6 +254,31 @@ def _decouple_conv(sch, acc, out, g: Granularity, depthwise: bool) -> None:
         sch.fuse(*sch.get_loops(acc)[6:9])
     sch.decompose_reduction(acc, sch.get_loops(acc)[6])
     sch.annotate(sch.get_loops(patch)[level], PHASE_PRAGMA, ACCESS)
+    sch.annotate(sch.get_loops(weights)[3], PHASE_PRAGMA, ACCESS)
+    sch.annotate(sch.get_loops(acc)[3], PHASE_PRAGMA, EXECUTE)
+
+
+def _decouple_float_conv(sch, acc, g: Granularity) -> None:
+    """Float conv: padded input rows and the weight slice per tile, float32 throughout."""
+    root = sch.get_sblock("root")
+    # element-wise epilogue (bias, activation) folded into its last block, computed per tile
+    epilogue = [b for b in sch.get_child_blocks(root) if sch.get(b).name_hint not in ("pad_temp",)
+                and not sch.get(b).same_as(sch.get(acc))]
+    for block in epilogue[:-1]:
+        sch.compute_inline(block)
+    last = sch.get_sblock(sch.get(epilogue[-1]).name_hint) if epilogue else None
+    nn, oo, yy, xx, rc, ry, rx = sch.get_loops(acc)
+    oo_o, oo_i = sch.split(oo, [None, g.channels])
+    yy_o, yy_i = sch.split(yy, [None, g.rows])
+    sch.reorder(yy_o, oo_o, yy_i, xx, oo_i, rc, ry, rx)
+    pad = sch.get_sblock("pad_temp")
+    sch.compute_at(pad, oo_o)
+    weights = sch.cache_read(acc, 1, "global")
+    sch.compute_at(weights, oo_o)
+    if last is not None:
+        sch.reverse_compute_at(last, oo_o)
+    sch.decompose_reduction(acc, sch.get_loops(acc)[6])
+    sch.annotate(sch.get_loops(pad)[3], PHASE_PRAGMA, ACCESS)
     sch.annotate(sch.get_loops(weights)[3], PHASE_PRAGMA, ACCESS)
     sch.annotate(sch.get_loops(acc)[3], PHASE_PRAGMA, EXECUTE)
 
