@@ -114,6 +114,22 @@ def _walk(stmt, visit):
             _walk(stmt.else_case, visit)
 
 
+def _allocated_bytes(func) -> int:
+    """Bytes of every buffer a kernel allocates (its tile buffers)."""
+    total = []
+
+    def visit(node):
+        if type(node).__name__ == "AllocBuffer":
+            n = 1
+            for d in node.buffer.ty.shape:
+                n *= int(d.value if hasattr(d, "value") else d)
+            dtype = str(node.buffer.ty.dtype)
+            total.append(n * (4 if dtype == "float32" else int(dtype[3:]) // 8))
+
+    _walk(func.body, visit)
+    return sum(total)
+
+
 def test_phases_are_separate_nests_and_execute_reads_only_tile_buffers(small_int8_cnn):
     compiled = tvm_stm32dvfs.build(small_int8_cnn)
     decoupled = [k for k in compiled.lowered.kernels.values() if k.granularity]
@@ -154,17 +170,7 @@ def test_buffer_bytes_and_phase_events_are_exact(small_int8_cnn):
         for option in dae.tile_options(shape):
             compiled = tvm_stm32dvfs.build(small_int8_cnn, granularity={name: option.granularity})
             kernel = compiled.lowered.kernels[name]
-            allocated = []
-
-            def visit(node):
-                if type(node).__name__ == "AllocBuffer":
-                    n = 1
-                    for d in node.buffer.ty.shape:
-                        n *= int(d.value if hasattr(d, "value") else d)
-                    allocated.append(n * int(str(node.buffer.ty.dtype)[3:] if str(node.buffer.ty.dtype).startswith("int") else 32) // 8)
-
-            _walk(kernel.func.body, visit)
-            assert sum(allocated) == option.buffer_bytes, (name, option)
+            assert _allocated_bytes(kernel.func) == option.buffer_bytes, (name, option)
             lib = ctypes.CDLL(str(host.build_shared_library(compiled.sources)))
             lib.stm32dvfs_reset_phase_events()
             lib.stm32dvfs_phase_events.restype = ctypes.c_uint32
@@ -267,15 +273,5 @@ def test_float_tiles_exact_sizes_and_outputs(small_float_cnn):
     for name, shape in shapes.items():
         for option in dae.tile_options(shape):
             compiled = tvm_stm32dvfs.build(mod, params=params, granularity={name: option.granularity})
-            allocated = []
-
-            def visit(node):
-                if type(node).__name__ == "AllocBuffer":
-                    n = 1
-                    for d in node.buffer.ty.shape:
-                        n *= int(d.value if hasattr(d, "value") else d)
-                    allocated.append(4 * n)
-
-            _walk(compiled.lowered.kernels[name].func.body, visit)
-            assert sum(allocated) == option.buffer_bytes, (name, option)
+            assert _allocated_bytes(compiled.lowered.kernels[name].func) == option.buffer_bytes, (name, option)
             np.testing.assert_allclose(compiled.run_host(x, sanitize=True), ref, rtol=0, atol=1e-5)
