@@ -89,8 +89,8 @@ def test_bit_exact_at_every_granularity_offered(small_int8_cnn):
     xs = [np.random.default_rng(s).standard_normal(SHAPE).astype(np.float32) for s in range(3)]
     refs = [plain.run_host(x) for x in xs]
     shapes = _decouplable(small_int8_cnn)
-    options = {name: dae.tile_options(shape) for name, shape in shapes.items()}
-    assert all(len(o) >= 2 for o in options.values()), options
+    options = {name: dae.tile_options(shape) + dae.tile_options(shape, dma=True) for name, shape in shapes.items()}
+    assert all(len(o) >= 4 for o in options.values()), options
     for k in range(max(len(o) for o in options.values())):
         chosen = {name: opts[min(k, len(opts) - 1)].granularity for name, opts in options.items()}
         compiled = tvm_stm32dvfs.build(small_int8_cnn, granularity=chosen)
@@ -167,7 +167,7 @@ def test_plain_build_has_no_phases(small_int8_cnn):
 def test_buffer_bytes_and_phase_events_are_exact(small_int8_cnn):
     shapes = _decouplable(small_int8_cnn)
     for name, shape in shapes.items():
-        for option in dae.tile_options(shape):
+        for option in dae.tile_options(shape) + dae.tile_options(shape, dma=True):
             compiled = tvm_stm32dvfs.build(small_int8_cnn, granularity={name: option.granularity})
             kernel = compiled.lowered.kernels[name]
             assert _allocated_bytes(kernel.func) == option.buffer_bytes, (name, option)
@@ -177,7 +177,7 @@ def test_buffer_bytes_and_phase_events_are_exact(small_int8_cnn):
             compiled.run_host(np.zeros(SHAPE, np.float32))
             layers = len(compiled.layers)
             expected = layers + sum(
-                dae.phase_events(shapes[k.name], dae.Granularity(*map(int, k.granularity.split("x"))))
+                dae.phase_events(shapes[k.name], dae.Granularity.parse(k.granularity))
                 for k in compiled.lowered.kernels.values() if k.granularity)
             assert lib.stm32dvfs_phase_events() == expected
 
@@ -271,7 +271,31 @@ def test_float_tiles_exact_sizes_and_outputs(small_float_cnn):
     x = np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
     ref = tvm_stm32dvfs.build(mod, params=params, dae=False).run_host(x)
     for name, shape in shapes.items():
-        for option in dae.tile_options(shape):
+        for option in dae.tile_options(shape) + dae.tile_options(shape, dma=True):
             compiled = tvm_stm32dvfs.build(mod, params=params, granularity={name: option.granularity})
             assert _allocated_bytes(compiled.lowered.kernels[name].func) == option.buffer_bytes, (name, option)
             np.testing.assert_allclose(compiled.run_host(x, sanitize=True), ref, rtol=0, atol=1e-5)
+
+
+def test_dma_access_copies_the_weight_slice_in_one_transfer(small_int8_cnn, tool, tmp_path):
+    import subprocess
+
+    from tvm_stm32dvfs.evaluate.emulator import CFLAGS as ARM_CFLAGS
+    from tvm_stm32dvfs.evaluate.emulator import CORE_FLAGS
+
+    compiled = tvm_stm32dvfs.build(small_int8_cnn, granularity=dae.Granularity(1, 2, dma=True))
+    text = compiled.sources.files["kernels.c"]
+    assert text.count("stm32dvfs_dma_copy(") == 4
+    # every DMA transfer starts an access phase
+    lines = [line.strip() for line in text.splitlines()]
+    for i, line in enumerate(lines):
+        if line.startswith("stm32dvfs_dma_copy("):
+            assert lines[i - 1] == "stm32dvfs_phase(STM32DVFS_ACCESS);"
+    # the emulator runs the portable copy and agrees with the host
+    x = np.random.default_rng(1).standard_normal(SHAPE).astype(np.float32)
+    np.testing.assert_array_equal(tvm_stm32dvfs.emulate(compiled, x).outputs, compiled.run_host(x))
+    # the DMA2 register driver of the board build compiles warning-free for Cortex-M7
+    compiled.export_c(tmp_path)
+    subprocess.run([tool("arm-none-eabi-gcc"), *CORE_FLAGS["cortex-m7"], *ARM_CFLAGS, "-DSTM32DVFS_DMA2_STREAM0",
+                    "-I", str(tmp_path), "-c", str(tmp_path / "stm32dvfs_dma.c"), "-o", str(tmp_path / "dma.o")],
+                   check=True)

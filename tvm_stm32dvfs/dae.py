@@ -28,6 +28,8 @@ from tvm import s_tir, tirx
 ACCESS = 0
 EXECUTE = 1
 PHASE_PRAGMA = "pragma_stm32dvfs_phase"
+#: marks a flat copy loop that the C emitter turns into stm32dvfs_dma_copy()
+DMA_PRAGMA = "pragma_stm32dvfs_dma"
 _ACC_BLOCKS = ("conv2d_acc", "dense_acc")
 _OUT_BLOCKS = {"conv2d_acc": "conv2d_s8", "dense_acc": "dense_s8"}
 #: the reduction blocks of TVM's float legalisations (TOPI) that DAE tiles
@@ -37,13 +39,22 @@ DECOUPLED_OPS = ("conv2d", "depthwise_conv2d", "dense")
 
 @dataclass(frozen=True, order=True)
 class Granularity:
-    """Output rows x output channels computed per tile (rows is 1 for a dense layer)."""
+    """Output rows x output channels computed per tile (rows is 1 for a dense layer), and whether
+    the access phase brings the weight slice into SRAM by DMA (``dma``) instead of CPU loads."""
 
     rows: int
     channels: int
+    dma: bool = False
 
     def __str__(self) -> str:
-        return f"{self.rows}x{self.channels}"
+        return f"{self.rows}x{self.channels}" + ("+dma" if self.dma else "")
+
+    @classmethod
+    def parse(cls, text: str) -> "Granularity":
+        """The inverse of ``str()``: ``"4x16"`` or ``"4x16+dma"``."""
+        tile, _, method = str(text).partition("+")
+        rows, channels = (int(v) for v in tile.split("x"))
+        return cls(rows, channels, method == "dma")
 
 
 @dataclass(frozen=True)
@@ -140,6 +151,9 @@ def buffer_bytes(shape: KernelShape, g: Granularity) -> int:
     """Bytes of the tile buffers of ``shape`` at granularity ``g`` (int16 operands and int32 sums,
     or float32 throughout)."""
     acc = g.rows * shape.out_width * g.channels * 4 if shape.accumulator else 0
+    # DMA stages the raw weight slice in SRAM (float tiles already are that raw copy)
+    staged = g.channels * shape.reduce_elems if g.dma and shape.dtype == "int8" else 0
+    acc += staged
     if shape.dtype == "float32":
         in_rows = (g.rows - 1) * shape.strides[0] + (shape.kernel[0] - 1) * shape.dilations[0] + 1
         in_cols = (shape.out_width - 1) * shape.strides[1] + (shape.kernel[1] - 1) * shape.dilations[1] + 1
@@ -167,8 +181,10 @@ def phase_events(shape: KernelShape, g: Granularity) -> int:
     return row_tiles * channel_tiles * 3  # padded rows, weights, execute
 
 
-def tile_options(shape: KernelShape, max_buffer_bytes: int | None = None, max_options: int = 12) -> list[TileOption]:
-    """Valid granularities (rows and channels dividing the output), smallest buffers first.
+def tile_options(shape: KernelShape, max_buffer_bytes: int | None = None, max_options: int = 12,
+                 dma: bool = False) -> list[TileOption]:
+    """Valid granularities (rows and channels dividing the output), smallest buffers first
+    (with ``dma``, the same tiles with the weight slice brought in by DMA).
 
     Rows are powers of two and the full height; channels the divisors of the output channels
     that are multiples of 2 (SIMD pairs) or the whole. Options over ``max_buffer_bytes`` are
@@ -179,7 +195,7 @@ def tile_options(shape: KernelShape, max_buffer_bytes: int | None = None, max_op
     options = []
     for r in rows:
         for c in chans:
-            g = Granularity(r, c)
+            g = Granularity(r, c, dma)
             b = buffer_bytes(shape, g)
             if max_buffer_bytes is None or b <= max_buffer_bytes:
                 options.append(TileOption(g, b, phase_events(shape, g)))
@@ -246,6 +262,7 @@ def _decouple_conv(sch, acc, out, g: Granularity, depthwise: bool) -> None:
         level = 2
     weights = sch.get_sblock("weights_wide")
     sch.compute_at(weights, oo_o)
+    dma_loop = _stage_by_dma(sch, sch.cache_read(weights, 0, "global"), oo_o) if g.dma else None
     sch.reverse_compute_at(out, oo_o)
     if not depthwise:
         # one reduction loop over the tile's K = channels x kernel taps: both operands are then
@@ -254,8 +271,29 @@ def _decouple_conv(sch, acc, out, g: Granularity, depthwise: bool) -> None:
         sch.fuse(*sch.get_loops(acc)[6:9])
     sch.decompose_reduction(acc, sch.get_loops(acc)[6])
     sch.annotate(sch.get_loops(patch)[level], PHASE_PRAGMA, ACCESS)
-    sch.annotate(sch.get_loops(weights)[3], PHASE_PRAGMA, ACCESS)
+    # the weight access starts with the DMA transfer when there is one
+    sch.annotate(dma_loop if dma_loop is not None else sch.get_loops(weights)[3], PHASE_PRAGMA, ACCESS)
     sch.annotate(sch.get_loops(acc)[3], PHASE_PRAGMA, EXECUTE)
+
+
+def _stage_by_dma(sch, copy, at_loop):
+    """Place ``copy`` (a cache of the weights) under ``at_loop`` as one flat loop marked for DMA.
+
+    A tile's weight slice is contiguous (OIHW / NK), so the copy is one memory-to-memory
+    transfer; the C emitter checks that and emits ``stm32dvfs_dma_copy``."""
+    def depth_of_target(loops) -> int | None:
+        target = sch.get_sref(at_loop)  # srefs stay valid across transformations, IR nodes do not
+        return next((i + 1 for i, lp in enumerate(loops) if sch.get_sref(lp).same_as(target)), None)
+
+    loops = sch.get_loops(copy)
+    if depth_of_target(loops) is None:
+        sch.compute_at(copy, at_loop)
+        loops = sch.get_loops(copy)
+    depth = depth_of_target(loops)
+    inner = loops[depth:]
+    flat = sch.fuse(*inner) if len(inner) > 1 else inner[0]
+    sch.annotate(flat, DMA_PRAGMA, 1)
+    return flat
 
 
 def _decouple_float_conv(sch, acc, g: Granularity) -> None:
@@ -275,11 +313,12 @@ def _decouple_float_conv(sch, acc, g: Granularity) -> None:
     sch.compute_at(pad, oo_o)
     weights = sch.cache_read(acc, 1, "global")
     sch.compute_at(weights, oo_o)
+    dma_loop = _stage_by_dma(sch, weights, oo_o) if g.dma else None
     if last is not None:
         sch.reverse_compute_at(last, oo_o)
     sch.decompose_reduction(acc, sch.get_loops(acc)[6])
     sch.annotate(sch.get_loops(pad)[3], PHASE_PRAGMA, ACCESS)
-    sch.annotate(sch.get_loops(weights)[3], PHASE_PRAGMA, ACCESS)
+    sch.annotate(dma_loop if dma_loop is not None else sch.get_loops(weights)[3], PHASE_PRAGMA, ACCESS)
     sch.annotate(sch.get_loops(acc)[3], PHASE_PRAGMA, EXECUTE)
 
 
@@ -290,10 +329,11 @@ def _decouple_dense(sch, acc, out, g: Granularity) -> None:
     centred = sch.get_sblock("pad_temp")
     weights = sch.get_sblock("weights_wide")
     sch.compute_at(weights, jj_o)
+    dma_loop = _stage_by_dma(sch, sch.cache_read(weights, 0, "global"), jj_o) if g.dma else None
     sch.reverse_compute_at(out, jj_o)
     sch.decompose_reduction(acc, sch.get_loops(acc)[3])
     sch.annotate(sch.get_loops(centred)[0], PHASE_PRAGMA, ACCESS)
-    sch.annotate(sch.get_loops(weights)[1], PHASE_PRAGMA, ACCESS)
+    sch.annotate(dma_loop if dma_loop is not None else sch.get_loops(weights)[1], PHASE_PRAGMA, ACCESS)
     sch.annotate(sch.get_loops(acc)[1], PHASE_PRAGMA, EXECUTE)
 
 

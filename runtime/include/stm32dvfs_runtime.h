@@ -36,6 +36,17 @@ void stm32dvfs_layer_begin(uint32_t layer);
 /** Announce the phase that follows, within the current layer. */
 void stm32dvfs_phase(stm32dvfs_phase_kind phase);
 
+/**
+ * @brief Copy ``bytes`` from ``src`` to ``dst`` by memory-to-memory DMA and wait for it (the DMA
+ *        access method of a decoupled layer).
+ *
+ * Board builds of F7/H7 use DMA2 stream 0 (runtime/src/stm32dvfs_dma.c); host and emulator builds
+ * use memcpy, with the same result. Buffers must not overlap; on a part with a data cache the
+ * destination must be in DTCM or non-cacheable SRAM (the emitted linker script puts the arena there).
+ * @return 0, or STM32DVFS_ERROR_CLOCK-like failure code 3 when the transfer errors or times out.
+ */
+int stm32dvfs_dma_copy(void* dst, const void* src, uint32_t bytes);
+
 /** Number of phase events (layer starts included) since the last reset: a switch count. */
 uint32_t stm32dvfs_phase_events(void);
 void stm32dvfs_reset_phase_events(void);

@@ -16,7 +16,7 @@ from .tir_to_c import CFunction, c_type, emit_function, helper_definitions
 #: Headers the model sources include from the runtime folder.
 RUNTIME_HEADERS = ("stm32dvfs_status.h", "stm32dvfs_qnn.h", "stm32dvfs_dsp.h", "stm32dvfs_runtime.h")
 #: Runtime sources compiled with every model (phase hooks).
-RUNTIME_SOURCES = ("stm32dvfs_runtime.c",)
+RUNTIME_SOURCES = ("stm32dvfs_runtime.c", "stm32dvfs_dma.c")
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ C_TYPES = {
 #: Loop annotation (lowered to an AttrStmt) that marks the start of a DAE phase; see dae.py.
 PHASE_PRAGMA = "pragma_stm32dvfs_phase"
 PHASE_NAMES = {0: "STM32DVFS_ACCESS", 1: "STM32DVFS_EXECUTE"}
+#: Loop annotation of a flat copy to be done by DMA; see dae.py.
+DMA_PRAGMA = "pragma_stm32dvfs_dma"
 
 #: Scratch buffers up to this size stay on the stack; larger ones are planned into the arena.
 STACK_SCRATCH_LIMIT_BYTES = 64
@@ -303,6 +305,13 @@ class TirToC:
             if t == "LetStmt":
                 self._stmt(s.body, out, ind)
         elif t == "AttrStmt":
+            if str(s.attr_key) == DMA_PRAGMA:
+                body = s.body
+                if type(body).__name__ == "AttrStmt" and str(body.attr_key) == PHASE_PRAGMA:
+                    out.append(f"{pad}stm32dvfs_phase({PHASE_NAMES[int(body.value.value)]});")
+                    body = body.body
+                out.append(f"{pad}{self._dma_copy(body)}")
+                return
             if str(s.attr_key) == PHASE_PRAGMA:
                 phase = PHASE_NAMES[int(s.value.value)]
                 out.append(f"{pad}stm32dvfs_phase({phase});")
@@ -317,6 +326,26 @@ class TirToC:
             out.append(f"{pad}continue;")
         else:
             raise UnsupportedOperatorError(f"kernel {self.fname}: TIR statement {t} is not supported by the C emitter")
+
+    def _dma_copy(self, loop) -> str:
+        """``for i: dst[d + i] = src[s + i]`` (same dtype) -> ``stm32dvfs_dma_copy(&dst[d], &src[s], bytes)``.
+
+        The DAE schedule produces exactly this shape for a DMA access; anything else is a bug."""
+        store = loop.body if type(loop).__name__ == "For" else None
+        ok = store is not None and type(store).__name__ == "BufferStore" and _is_zero(loop.min)
+        ok = ok and type(store.value).__name__ == "TensorLoad" and _dtype_of(store.value) == _dtype_of(store.value)
+        if ok:
+            i = loop.loop_var
+            dst = tvm.sym.detect_linear_equation(store.indices[0], [i])
+            src = tvm.sym.detect_linear_equation(store.value.indices[0], [i])
+            ok = len(dst) == 2 and len(src) == 2 and _is_one(dst[0]) and _is_one(src[0])
+        if not ok:
+            raise UnsupportedOperatorError(f"kernel {self.fname}: a DMA copy that is not one contiguous transfer")
+        self.written.add(self.names.lookup(store.buffer))
+        dtype = _dtype_of(store.value)
+        return (f"stm32dvfs_dma_copy(&{self.names.lookup(store.buffer)}[{self._expr(dst[1])}], "
+                f"&{self.names.lookup(store.value.source)}[{self._expr(src[1])}], "
+                f"(uint32_t)({self._expr(loop.extent)}) * {dtype_bytes(dtype)}u);")
 
     def _match_dot(self, loop):
         """``for k: acc[i] = acc[i] + int32(a[u + k]) * int32(b[v + k])`` over int16 a, b (k from 0):
