@@ -89,15 +89,19 @@ def validate_cmd(
     seed: int = typer.Option(0, "--seed", help="random seed of the inputs"),
     board: str = typer.Option("stm32f746g-disco", "--board", help="target board"),
     shape: Optional[list[str]] = typer.Option(None, "--shape", help="NAME:1x3x32x32 for dynamic inputs"),
+    emulate: bool = typer.Option(False, "--emulate", help="also run the cross-compiled firmware in the emulator"),
 ) -> None:
     """Run the generated C on the host against onnxruntime on random inputs."""
     from . import build, from_onnx
-    from .evaluate.validate import validate_against_onnxruntime, validation_table
+    from .evaluate.validate import emulation_table, validate_against_onnxruntime, validate_emulation, validation_table
 
     mod, params = from_onnx(model, shape=_parse_shape(shape))
     compiled = build(mod, target=f"stm32dvfs-{board}", params=params)
     report = validate_against_onnxruntime(compiled, model, n_inputs=inputs, seed=seed)
     console.print(validation_table(report, title=f"{model.name}: host C vs onnxruntime"))
+    if emulate:
+        console.print(emulation_table(validate_emulation(compiled, n_inputs=inputs, seed=seed),
+                                      title=f"{model.name}: emulated Cortex-M vs host C"))
 
 
 @app.command("boards")

@@ -73,3 +73,38 @@ def validation_table(report: ValidationReport, title: str | None = None) -> Tabl
         table.add_row(o.name, f"{o.max_abs_error:.3g}", f"{o.mean_abs_error:.3g}", f"{o.cosine:.6f}",
                       f"{o.argmax_agreement:.0%}")
     return table
+
+
+@dataclass(frozen=True)
+class EmulationReport:
+    n_inputs: int
+    identical: int  # inputs whose emulated outputs equal the host's bit for bit
+    max_abs_difference: float
+    instructions: int  # per inference (first input)
+
+
+def validate_emulation(compiled, n_inputs: int = 10, seed: int = 0) -> EmulationReport:
+    """The cross-compiled model in the emulator against the host build, input by input."""
+    from .emulator import emulate
+
+    identical, worst, instructions = 0, 0.0, 0
+    for k, feed in enumerate(random_inputs(compiled, n_inputs, seed)):
+        run = emulate(compiled, feed)
+        host = compiled.run_host(feed)
+        ours = run.outputs if isinstance(run.outputs, list) else [run.outputs]
+        ref = host if isinstance(host, list) else [host]
+        same = all(np.array_equal(a, b) for a, b in zip(ours, ref))
+        identical += int(same)
+        worst = max([worst] + [float(np.max(np.abs(a.astype(np.float64) - b))) for a, b in zip(ours, ref)])
+        if k == 0:
+            instructions = run.instructions
+    return EmulationReport(n_inputs, identical, worst, instructions)
+
+
+def emulation_table(report: EmulationReport, title: str | None = None) -> Table:
+    table = Table(title=title)
+    for col in ("inputs", "bit-exact", "max abs difference", "instructions / inference"):
+        table.add_column(col, justify="right")
+    table.add_row(str(report.n_inputs), f"{report.identical}/{report.n_inputs}", f"{report.max_abs_difference:.3g}",
+                  f"{report.instructions:,}")
+    return table
