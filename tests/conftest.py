@@ -6,7 +6,10 @@ import functools
 import shutil
 
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
+from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
 import tvm_stm32dvfs
 from tvm_stm32dvfs.models.zoo import ZOO
@@ -46,3 +49,39 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed: run `make test`, which installs it with apt-get")
     return path
+
+
+INT8_SHAPE = [1, 3, 10, 10]
+
+
+class _Int8Reader(CalibrationDataReader):
+    def __init__(self):
+        rng = np.random.default_rng(0)
+        self.data = iter([{"x": rng.standard_normal(INT8_SHAPE).astype(np.float32)} for _ in range(8)])
+
+    def get_next(self):
+        return next(self.data, None)
+
+
+@pytest.fixture(scope="session")
+def int8_model(tmp_path_factory):
+    """A small CNN (conv, ReLU, depthwise, pool, dense, softmax) quantized by onnxruntime, imported."""
+    rng = np.random.default_rng(2)
+    nodes = [helper.make_node("Conv", ["x", "w0"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["b"]),
+             helper.make_node("Conv", ["b", "w1"], ["c"], pads=[1, 1, 1, 1], group=8),
+             helper.make_node("GlobalAveragePool", ["c"], ["d"]),
+             helper.make_node("Flatten", ["d"], ["e"]),
+             helper.make_node("Gemm", ["e", "w2"], ["f"], transB=1),
+             helper.make_node("Softmax", ["f"], ["y"])]
+    inits = [numpy_helper.from_array((rng.standard_normal(s) * 0.3).astype(np.float32), n)
+             for n, s in (("w0", (8, 3, 3, 3)), ("w1", (8, 1, 3, 3)), ("w2", (4, 8)))]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, INT8_SHAPE)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], inits)
+    d = tmp_path_factory.mktemp("int8")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), d / "f.onnx")
+    quantize_static(str(d / "f.onnx"), str(d / "q.onnx"), _Int8Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True)
+    return tvm_stm32dvfs.from_onnx(d / "q.onnx")[0]
+
+
