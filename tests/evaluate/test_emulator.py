@@ -28,3 +28,20 @@ def test_emulated_outputs_equal_host_and_counts_add_up(int8_model, dae, tool):
             assert {"access", "execute"} <= phases
         else:
             assert phases == {"plain"}
+
+
+@pytest.mark.emulator
+def test_memory_accesses_split_by_region(int8_model):
+    compiled = tvm_stm32dvfs.build(int8_model)
+    x = np.random.default_rng(5).standard_normal(compiled.inputs[0].shape).astype(np.float32)
+    run = tvm_stm32dvfs.emulate(compiled, x, count_memory=True)
+    np.testing.assert_array_equal(run.outputs, compiled.run_host(x))
+    regions = {region for (_, _, region, _) in run.memory}
+    assert {"flash", "tcm"} <= regions
+    for i, layer in enumerate(compiled.layers):
+        if layer.granularity:
+            # weights are read from flash in the access phase only: the execute phase reads tiles
+            assert run.memory.get((i, "access", "flash", "read"), 0) > 0
+            assert run.memory.get((i, "execute", "flash", "read"), 0) < run.memory[(i, "access", "flash", "read")]
+    # nothing is written to flash
+    assert not any(kind == "write" and region == "flash" for (_, _, region, kind) in run.memory)

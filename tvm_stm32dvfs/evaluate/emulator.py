@@ -44,10 +44,22 @@ PHASES = {0: "access", 1: "execute", 2: "plain"}
 
 @dataclass(frozen=True)
 class MemoryMap:
+    """Where the firmware lives (defaults: STM32F746, RM0385 memory map: 1 MiB flash, 320 KiB
+    SRAM of which the first 64 KiB are DTCM)."""
+
     flash_origin: int = 0x08000000
     flash_bytes: int = 1024 * 1024
     ram_origin: int = 0x20000000
     ram_bytes: int = 320 * 1024
+    tcm_bytes: int = 64 * 1024  # the start of RAM that is tightly coupled (0: none)
+
+    def regions(self) -> list[tuple[str, int, int]]:
+        """(name, first address, last address) of the regions memory accesses are split by."""
+        out = [("flash", self.flash_origin, self.flash_origin + self.flash_bytes - 1)]
+        if self.tcm_bytes:
+            out.append(("tcm", self.ram_origin, self.ram_origin + self.tcm_bytes - 1))
+        out.append(("sram", self.ram_origin + self.tcm_bytes, self.ram_origin + self.ram_bytes - 1))
+        return out
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,8 @@ class EmulatedRun:
     instructions: int
     #: executed instructions per (layer index, phase name); layer -1 is the entry/exit code
     by_phase: dict[tuple[int, str], int] = field(default_factory=dict)
+    #: data accesses per (layer, phase, region, "read"/"write") when counted (count_memory=True)
+    memory: dict[tuple[int, str, str, str], int] = field(default_factory=dict)
 
     def layer_instructions(self, layer: int) -> int:
         return sum(n for (lay, _), n in self.by_phase.items() if lay == layer)
@@ -164,9 +178,12 @@ class Emulator:
             self._block_sizes[key] = n
         return n
 
-    def run_model(self, inputs: Sequence[np.ndarray], output_specs) -> tuple[list[np.ndarray], Counter]:
-        """Call ``stm32dvfs_model_run`` once; returns the outputs and instruction counts per (layer, phase)."""
-        from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE
+    def run_model(self, inputs: Sequence[np.ndarray], output_specs,
+                  count_memory: bool = False) -> tuple[list[np.ndarray], Counter, Counter]:
+        """Call ``stm32dvfs_model_run`` once; returns the outputs, instruction counts per (layer,
+        phase) and, with ``count_memory``, data accesses per (layer, phase, region, kind) — a
+        Python callback per access, so several times slower."""
+        from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE
         import unicorn.arm_const as arm
 
         uc = self.uc
@@ -214,6 +231,14 @@ class Emulator:
             if "stm32dvfs_phase" in self.symbols:  # absent (garbage-collected) when no kernel is decoupled
                 phase = self.symbol("stm32dvfs_phase")
                 hooks.append(uc.hook_add(UC_HOOK_CODE, on_phase, begin=phase, end=phase))
+            memory: Counter = Counter()
+            if count_memory:
+                for region, first, last in self.memory.regions():
+                    for kind, hook_type in (("read", UC_HOOK_MEM_READ), ("write", UC_HOOK_MEM_WRITE)):
+                        def on_access(_uc, _access, _address, _size, _value, _data, key=(region, kind)):
+                            memory[(*state["key"], *key)] += 1
+
+                        hooks.append(uc.hook_add(hook_type, on_access, begin=first, end=last))
             uc.ctl_flush_tb()  # blocks translated without the hooks would not fire them
             try:
                 stack_top = self.symbol("__stack_top")
@@ -234,7 +259,7 @@ class Emulator:
             ]
         finally:
             uc.mem_unmap(scratch, size)
-        return outputs, counts
+        return outputs, counts, memory
 
 
 def _page_up(n: int) -> int:
@@ -245,14 +270,17 @@ def _align(n: int, a: int) -> int:
     return (n + a - 1) // a * a
 
 
-def emulate(compiled, x, core: str = "cortex-m7", memory: MemoryMap = MemoryMap()) -> EmulatedRun:
+def emulate(compiled, x, core: str = "cortex-m7", memory: MemoryMap = MemoryMap(),
+            count_memory: bool = False) -> EmulatedRun:
     """Run one inference of ``compiled`` in the emulator; ``x`` as for ``CompiledModel.run_host``."""
     arrays = compiled._input_arrays(x)
     elf = cross_compile(compiled.sources, core=core, memory=memory)
     emu = Emulator(elf, memory=memory, core=core)
-    outputs, counts = emu.run_model(arrays, [(o.shape, o.dtype) for o in compiled.outputs])
+    outputs, counts, accesses = emu.run_model(arrays, [(o.shape, o.dtype) for o in compiled.outputs],
+                                              count_memory=count_memory)
     return EmulatedRun(
         outputs=outputs[0] if len(outputs) == 1 else outputs,
         instructions=sum(counts.values()),
         by_phase=dict(counts),
+        memory=dict(accesses),
     )
