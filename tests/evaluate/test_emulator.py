@@ -45,3 +45,21 @@ def test_memory_accesses_split_by_region(int8_model):
             assert run.memory.get((i, "execute", "flash", "read"), 0) < run.memory[(i, "access", "flash", "read")]
     # nothing is written to flash
     assert not any(kind == "write" and region == "flash" for (_, _, region, kind) in run.memory)
+
+
+def test_instruction_classes():
+    from tvm_stm32dvfs.evaluate.emulator import instruction_class
+
+    assert [instruction_class(m) for m in ("ldr.w", "ldrsh", "pop", "str", "push", "smlad", "mul", "bne", "b.w",
+                                           "cbz", "bic", "vmla.f32", "add.w", "bx")] == [
+        "load", "load", "load", "store", "store", "mac", "mac", "branch", "branch", "branch", "other", "fp", "other",
+        "branch"]
+
+
+@pytest.mark.emulator
+def test_classes_add_up_to_instructions(int8_model):
+    compiled = tvm_stm32dvfs.build(int8_model)
+    run = tvm_stm32dvfs.emulate(compiled, np.zeros(compiled.inputs[0].shape, np.float32))
+    assert {k: sum(v.values()) for k, v in run.classes.items()} == run.by_phase
+    macs = sum(v.get("mac", 0) for k, v in run.classes.items() if k[1] == "execute")
+    assert macs > 0

@@ -41,6 +41,30 @@ CFLAGS = ["-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-ffunction-sections
 STACK_SIZE = 8 * 1024
 PHASES = {0: "access", 1: "execute", 2: "plain"}
 
+#: Instruction classes counted for the cycle model (evaluate/cycles.py).
+INSTRUCTION_CLASSES = ("load", "store", "mac", "branch", "fp", "other")
+_MAC_MNEMONICS = ("mul", "mla", "mls", "smla", "smlsd", "smul", "smull", "umull", "umlal", "smmul", "smmla",
+                  "smmls", "sdiv", "udiv", "smuad", "smusd", "usad")
+
+
+def instruction_class(mnemonic: str) -> str:
+    """The cycle-model class of a Thumb-2 mnemonic (condition and width suffixes ignored)."""
+    m = mnemonic.lower().split(".")[0]
+    if m.startswith("v"):
+        return "fp"
+    if m.startswith(("ldr", "ldm", "ldrex")) or m == "pop":
+        return "load"
+    if m.startswith(("str", "stm", "strex")) or m == "push":
+        return "store"
+    if m.startswith(_MAC_MNEMONICS):
+        return "mac"
+    if m in ("b", "bl", "bx", "blx", "cbz", "cbnz", "tbb", "tbh") or (
+        m.startswith("b") and len(m) == 3 and m[1:] in ("eq", "ne", "cs", "hs", "cc", "lo", "mi", "pl", "vs", "vc",
+                                                        "hi", "ls", "ge", "lt", "gt", "le", "al")
+    ):
+        return "branch"
+    return "other"
+
 
 @dataclass(frozen=True)
 class MemoryMap:
@@ -72,6 +96,8 @@ class EmulatedRun:
     by_phase: dict[tuple[int, str], int] = field(default_factory=dict)
     #: data accesses per (layer, phase, region, "read"/"write") when counted (count_memory=True)
     memory: dict[tuple[int, str, str, str], int] = field(default_factory=dict)
+    #: executed instructions per (layer, phase) and class (INSTRUCTION_CLASSES)
+    classes: dict[tuple[int, str], dict[str, int]] = field(default_factory=dict)
 
     def layer_instructions(self, layer: int) -> int:
         return sum(n for (lay, _), n in self.by_phase.items() if lay == layer)
@@ -155,7 +181,7 @@ class Emulator:
                 if sym.name and sym["st_info"]["type"] in ("STT_FUNC", "STT_OBJECT", "STT_NOTYPE"):
                     self.symbols[sym.name] = sym["st_value"]
         self.cs = capstone.Cs(capstone.CS_ARCH_ARM, capstone.CS_MODE_THUMB | capstone.CS_MODE_MCLASS)
-        self._block_sizes: dict[tuple[int, int], int] = {}
+        self._block_sizes: dict[tuple[int, int], tuple[int, ...]] = {}
 
     def _set_cpu(self, core: str) -> None:
         import unicorn.arm_const as arm
@@ -169,14 +195,16 @@ class Emulator:
         except KeyError:
             raise ToolchainError(f"symbol {name} missing from the emulated ELF") from None
 
-    def _instructions_in_block(self, address: int, size: int) -> int:
+    def block_classes(self, address: int, size: int) -> tuple[int, ...]:
+        """Instructions of a translated block per class (decoded once, then cached)."""
         key = (address, size)
-        n = self._block_sizes.get(key)
-        if n is None:
+        vector = self._block_sizes.get(key)
+        if vector is None:
             code = bytes(self.uc.mem_read(address, size))
-            n = sum(1 for _ in self.cs.disasm_lite(code, address))
-            self._block_sizes[key] = n
-        return n
+            counts = Counter(instruction_class(m) for _, _, m, _ in self.cs.disasm_lite(code, address))
+            vector = tuple(counts.get(c, 0) for c in INSTRUCTION_CLASSES)
+            self._block_sizes[key] = vector
+        return vector
 
     def run_model(self, inputs: Sequence[np.ndarray], output_specs,
                   count_memory: bool = False) -> tuple[list[np.ndarray], Counter, Counter]:
@@ -211,12 +239,12 @@ class Emulator:
             out_array = _align(in_array + 4 * max(1, len(in_ptrs)), 8)
             uc.mem_write(out_array, np.array(out_ptrs or [0], dtype="<u4").tobytes())
 
-            counts: Counter = Counter()
+            blocks: Counter = Counter()  # (layer, phase, address, size) -> executions
             state = {"key": (-1, "plain")}
             layer_begin = self.symbol("stm32dvfs_layer_begin")
 
             def on_block(_uc, address, size, _data):
-                counts[state["key"]] += self._instructions_in_block(address, size)
+                blocks[(*state["key"], address, size)] += 1
 
             def on_layer(_uc, _address, _size, _data):
                 state["key"] = (int(_uc.reg_read(arm.UC_ARM_REG_R0)), "plain")
@@ -259,7 +287,12 @@ class Emulator:
             ]
         finally:
             uc.mem_unmap(scratch, size)
-        return outputs, counts, memory
+        classes: dict[tuple[int, str], Counter] = {}
+        for (layer, phase, address, block_size), times in blocks.items():
+            per = classes.setdefault((layer, phase), Counter())
+            for name, n in zip(INSTRUCTION_CLASSES, self.block_classes(address, block_size)):
+                per[name] += n * times
+        return outputs, classes, memory
 
 
 def _page_up(n: int) -> int:
@@ -276,11 +309,13 @@ def emulate(compiled, x, core: str = "cortex-m7", memory: MemoryMap = MemoryMap(
     arrays = compiled._input_arrays(x)
     elf = cross_compile(compiled.sources, core=core, memory=memory)
     emu = Emulator(elf, memory=memory, core=core)
-    outputs, counts, accesses = emu.run_model(arrays, [(o.shape, o.dtype) for o in compiled.outputs],
-                                              count_memory=count_memory)
+    outputs, classes, accesses = emu.run_model(arrays, [(o.shape, o.dtype) for o in compiled.outputs],
+                                               count_memory=count_memory)
+    by_phase = {key: sum(per.values()) for key, per in classes.items()}
     return EmulatedRun(
         outputs=outputs[0] if len(outputs) == 1 else outputs,
-        instructions=sum(counts.values()),
-        by_phase=dict(counts),
+        instructions=sum(by_phase.values()),
+        by_phase=by_phase,
         memory=dict(accesses),
+        classes={key: dict(per) for key, per in classes.items()},
     )
