@@ -22,7 +22,8 @@ app = typer.Typer(
     help="Compile CNNs for STM32 microcontrollers for minimum energy per inference.",
     pretty_exceptions_enable=False,
 )
-console = Console()
+# piped output (CI logs, files) gets wide tables instead of ellipsised columns
+console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 
 
