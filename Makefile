@@ -32,7 +32,7 @@ toolchain:
 	fi
 
 demo: deps toolchain
-	$(VENV)/bin/stm32dvfs compile tvm_stm32dvfs/models/kws_dscnn.onnx -o out/demo
+	$(VENV)/bin/stm32dvfs compile tvm_stm32dvfs/models/kws_dscnn_int8.onnx -o out/demo
 
 test: deps toolchain
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup tests

@@ -92,3 +92,19 @@ def test_readme_shows_the_two_commands():
     text = (ROOT / "README.md").read_text()
     assert "make demo" in text and "make test" in text
     assert len(_readme_commands()) >= 4
+
+
+def test_compile_quantizes_with_a_calibration_file(tmp_path):
+    import numpy as np
+
+    from tvm_stm32dvfs.models.zoo import calibration_set
+
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, input=calibration_set("kws_dscnn")[:8])
+    proc = run_cli("compile", str(ZOO["kws_dscnn"].path), "-o", str(tmp_path / "q"), "--quantize", str(calib))
+    assert proc.returncode == 0, proc.stderr
+    assert "int8_t" in (tmp_path / "q" / "kernels.c").read_text()
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, input=np.zeros((2, 3, 3), np.float32))
+    assert_one_line_error(run_cli("compile", str(ZOO["kws_dscnn"].path), "-o", str(tmp_path / "r"), "--quantize",
+                                  str(bad)), r"calibration samples of input 'input' have shape")

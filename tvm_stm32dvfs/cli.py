@@ -67,13 +67,20 @@ def compile_cmd(
     output: Path = typer.Option(..., "-o", "--output", help="directory for the generated sources"),
     board: str = typer.Option("stm32f746g-disco", "--board", help="target board"),
     shape: Optional[list[str]] = typer.Option(None, "--shape", help="NAME:1x3x32x32 for dynamic inputs"),
+    quantize: Optional[Path] = typer.Option(None, "--quantize", help="calibration .npz: quantize the float model to int8 first"),
+    dae: bool = typer.Option(True, "--dae/--no-dae", help="decoupled access-execute tiles (--no-dae: plain kernels)"),
 ) -> None:
     """Compile MODEL to a standalone C model and print its layer table and memory figures."""
     from . import build, from_onnx
     from .report import layer_table
 
-    mod, params = from_onnx(model, shape=_parse_shape(shape))
-    compiled = build(mod, target=f"stm32dvfs-{board}", params=params)
+    source = model
+    if quantize is not None:
+        from .frontend.quantize import quantize as quantize_model
+
+        source = quantize_model(model, quantize)
+    mod, params = from_onnx(source, shape=_parse_shape(shape))
+    compiled = build(mod, target=f"stm32dvfs-{board}", params=params, dae=dae)
     compiled.export_c(output)
     console.print(layer_table(compiled, title=f"{model.name} on {board}"))
     console.print(

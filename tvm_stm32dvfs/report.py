@@ -20,6 +20,7 @@ def layer_table(compiled, title: str | None = None) -> Table:
     table.add_column("MACs", justify="right", footer=f"{compiled.macs:,}")
     table.add_column("weights B", justify="right", footer=f"{compiled.weights_bytes:,}")
     table.add_column("activations B", justify="right", footer=f"arena {compiled.arena_bytes:,}")
+    table.add_column("DAE tile")
     for layer in compiled.layers:
         table.add_row(
             str(layer.index),
@@ -30,5 +31,6 @@ def layer_table(compiled, title: str | None = None) -> Table:
             f"{layer.macs:,}",
             f"{layer.weight_bytes:,}",
             f"{layer.activation_bytes:,}",
+            layer.granularity or "-",
         )
     return table

@@ -195,6 +195,11 @@ def mcunet_ir() -> onnx.ModelProto:
     return g.model((1, 10), mcunet_ir.__doc__)
 
 
+#: Calibration set of the bundled int8 models: this many standard-normal samples (the synthetic
+#: models are trained on nothing, so the input distribution is the one the tests draw from).
+CALIBRATION_SAMPLES = 32
+
+
 @dataclass(frozen=True)
 class ZooEntry:
     name: str
@@ -204,6 +209,29 @@ class ZooEntry:
     @property
     def path(self) -> Path:
         return MODELS_DIR / f"{self.name}.onnx"
+
+    @property
+    def int8_path(self) -> Path:
+        return MODELS_DIR / f"{self.name}_int8.onnx"
+
+    def input_shape(self) -> tuple[int, ...]:
+        dims = onnx.load(self.path).graph.input[0].type.tensor_type.shape.dim
+        return tuple(int(d.dim_value) for d in dims)
+
+
+def calibration_set(name: str) -> np.ndarray:
+    """The fixed calibration samples of a bundled model, shape (N, *input shape), seeded by name."""
+    entry = ZOO[name]
+    seed = sum(name.encode())
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((CALIBRATION_SAMPLES, *entry.input_shape())).astype(np.float32)
+
+
+def build_int8(name: str) -> onnx.ModelProto:
+    """The int8 version of a bundled model: its float file quantized by tvm_stm32dvfs.quantize."""
+    from ..frontend.quantize import quantize
+
+    return quantize(ZOO[name].path, calibration_set(name))
 
 
 ZOO = {
@@ -233,14 +261,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     status = 0
     for entry in ZOO.values():
-        fresh = entry.build().SerializeToString()
-        if args.regenerate:
-            entry.path.write_bytes(fresh)
-            print(f"wrote {entry.path} ({len(fresh)} bytes)")
-        elif args.check:
-            same = entry.path.exists() and entry.path.read_bytes() == fresh
-            print(f"{entry.name}: {'up to date' if same else 'DIFFERS'}")
-            status |= 0 if same else 1
+        # the float file first: the int8 model is quantized from it
+        for path, make in ((entry.path, entry.build), (entry.int8_path, lambda e=entry: build_int8(e.name))):
+            data = make().SerializeToString()
+            if args.regenerate:
+                path.write_bytes(data)
+                print(f"wrote {path} ({len(data)} bytes)")
+            elif args.check:
+                same = path.exists() and path.read_bytes() == data
+                print(f"{path.name}: {'up to date' if same else 'DIFFERS'}")
+                status |= 0 if same else 1
     return status
 
 
