@@ -106,7 +106,7 @@ def main() -> None:
                 access, execute, whole = measure(compiled, x)
                 table.add_row("", str(option.granularity), f"{option.buffer_bytes:,}", f"{option.phase_events:,}",
                               f"{access:.2f}", f"{execute:.2f}", f"{whole:.2f}", "", "")
-    Console().print(table)
+    Console(width=160).print(table)
 
 
 if __name__ == "__main__":

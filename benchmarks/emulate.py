@@ -37,7 +37,7 @@ def main() -> None:
         wall_memory = time.perf_counter() - start
         table.add_row(name, f"{run.instructions:,}", f"{run.instructions / compiled.macs:.2f}", f"{wall:.2f}",
                       f"{run.instructions / wall / 1e6:.1f}", f"{wall_memory:.2f}")
-    Console().print(table)
+    Console(width=160).print(table)
 
 
 if __name__ == "__main__":

@@ -223,7 +223,8 @@ def _granularity_sweep(mod, params, inputs, exact: bool):
     refs = [plain.run_host(x) for x in inputs]
     fused = tvm_stm32dvfs.transform.stm32dvfs_pipeline(dae=False)(
         tvm_stm32dvfs.driver._bind_params(mod, params))
-    options = {gv.name_hint: dae.tile_options(dae.kernel_shape(f)) for gv, f in fused.functions_items()
+    options = {gv.name_hint: dae.tile_options(dae.kernel_shape(f)) + dae.tile_options(dae.kernel_shape(f), dma=True)
+               for gv, f in fused.functions_items()
                if isinstance(f, tvm.tirx.PrimFunc) and dae.kernel_shape(f) is not None}
     assert options
     for k in range(max(len(o) for o in options.values())):
@@ -299,3 +300,15 @@ def test_dma_access_copies_the_weight_slice_in_one_transfer(small_int8_cnn, tool
     subprocess.run([tool("arm-none-eabi-gcc"), *CORE_FLAGS["cortex-m7"], *ARM_CFLAGS, "-DSTM32DVFS_DMA2_STREAM0",
                     "-I", str(tmp_path), "-c", str(tmp_path / "stm32dvfs_dma.c"), "-o", str(tmp_path / "dma.o")],
                    check=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["kws_dscnn", "ic_resnet8", "mcunet_ir", "vww_mobilenet"])
+def test_bundled_int8_models_every_granularity_bit_exact(name):
+    """Every granularity offered, CPU and DMA access: identical to the plain int8 kernels."""
+    from tvm_stm32dvfs.models.zoo import ZOO
+
+    mod, params = tvm_stm32dvfs.from_onnx(ZOO[name].int8_path)
+    shape = [int(d) for d in mod["main"].params[0].ty.shape.values]
+    inputs = [np.random.default_rng(s).standard_normal(shape).astype(np.float32) for s in range(2)]
+    _granularity_sweep(mod, params, inputs, exact=True)
