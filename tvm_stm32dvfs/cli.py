@@ -112,6 +112,41 @@ def validate_cmd(
                                       title=f"{model.name}: emulated Cortex-M vs host C"))
 
 
+@app.command("profile")
+@_one_line_errors
+def profile_cmd(
+    model: Path = typer.Argument(..., help="ONNX model file (float or int8 QDQ)"),
+    board: str = typer.Option("stm32f746g-disco", "--board", help="target board"),
+    board_file: Optional[Path] = typer.Option(None, "--board-file", help="your own board TOML"),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="write the profile as CSV"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="write the profile as JSON"),
+    granularities: int = typer.Option(3, "--granularities", min=1, help="tile options per layer"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="recompute even if a cached profile exists"),
+) -> None:
+    """Emulate MODEL at every DAE granularity and cost each layer/phase at every candidate clock state."""
+    from rich.progress import Progress
+
+    from . import build, from_onnx
+    from .boards import load
+    from .profile import profile
+
+    b = load(board_file) if board_file is not None else load(board)
+    mod, params = from_onnx(model)
+    compiled = build(mod, target=f"stm32dvfs-{b.name}" if board_file is None else "stm32dvfs", params=params,
+                     model_name=model.stem)
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task("emulating builds", total=None)
+        result = profile(compiled, b, max_granularities=granularities, use_cache=not no_cache,
+                         progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if csv_path is not None:
+        result.write_csv(csv_path)
+    if json_path is not None:
+        json_path.write_text(result.to_json())
+    layers = len({r.layer for r in result.rows})
+    console.print(f"{model.name} on {b.name}: {len(result.rows)} rows ({layers} layers x granularities x phases x "
+                  f"{len({r.state for r in result.rows})} clock states)")
+
+
 @app.command("boards")
 @_one_line_errors
 def boards_cmd() -> None:

@@ -33,6 +33,8 @@ class CompiledModel:
     lowered: LoweredModel = field(repr=False)
     sources: CSources = field(repr=False)
     model_name: str = "model"
+    #: the bound Relax module it was built from (to rebuild it at other DAE granularities)
+    source_mod: tvm.IRModule | None = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------- figures
     @property
@@ -176,4 +178,4 @@ def build(
     transforms = [DecoupleAccessExecute(granularity)] if dae else []
     lowered = lower(mod, tir_transforms=transforms)
     sources = emit_sources(lowered, model_name=model_name, board=board)
-    return CompiledModel(board=board, lowered=lowered, sources=sources, model_name=model_name)
+    return CompiledModel(board=board, lowered=lowered, sources=sources, model_name=model_name, source_mod=mod)

@@ -206,11 +206,12 @@ class Emulator:
             self._block_sizes[key] = vector
         return vector
 
-    def run_model(self, inputs: Sequence[np.ndarray], output_specs,
-                  count_memory: bool = False) -> tuple[list[np.ndarray], Counter, Counter]:
+    def run_model(self, inputs: Sequence[np.ndarray], output_specs, count_memory: bool = False,
+                  regions: Sequence[str] | None = None) -> tuple[list[np.ndarray], Counter, Counter]:
         """Call ``stm32dvfs_model_run`` once; returns the outputs, instruction counts per (layer,
         phase) and, with ``count_memory``, data accesses per (layer, phase, region, kind) — a
-        Python callback per access, so several times slower."""
+        Python callback per access, so several times slower (``regions`` limits it, e.g. to
+        ``("flash",)``)."""
         from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE
         import unicorn.arm_const as arm
 
@@ -262,6 +263,8 @@ class Emulator:
             memory: Counter = Counter()
             if count_memory:
                 for region, first, last in self.memory.regions():
+                    if regions is not None and region not in regions:
+                        continue
                     for kind, hook_type in (("read", UC_HOOK_MEM_READ), ("write", UC_HOOK_MEM_WRITE)):
                         def on_access(_uc, _access, _address, _size, _value, _data, key=(region, kind)):
                             memory[(*state["key"], *key)] += 1
@@ -304,13 +307,13 @@ def _align(n: int, a: int) -> int:
 
 
 def emulate(compiled, x, core: str = "cortex-m7", memory: MemoryMap = MemoryMap(),
-            count_memory: bool = False) -> EmulatedRun:
+            count_memory: bool = False, regions: Sequence[str] | None = None) -> EmulatedRun:
     """Run one inference of ``compiled`` in the emulator; ``x`` as for ``CompiledModel.run_host``."""
     arrays = compiled._input_arrays(x)
     elf = cross_compile(compiled.sources, core=core, memory=memory)
     emu = Emulator(elf, memory=memory, core=core)
     outputs, classes, accesses = emu.run_model(arrays, [(o.shape, o.dtype) for o in compiled.outputs],
-                                               count_memory=count_memory)
+                                               count_memory=count_memory, regions=regions)
     by_phase = {key: sum(per.values()) for key, per in classes.items()}
     return EmulatedRun(
         outputs=outputs[0] if len(outputs) == 1 else outputs,
@@ -319,3 +322,14 @@ def emulate(compiled, x, core: str = "cortex-m7", memory: MemoryMap = MemoryMap(
         memory=dict(accesses),
         classes={key: dict(per) for key, per in classes.items()},
     )
+
+
+def memory_map(board) -> MemoryMap:
+    """The emulator's memory map of a board (flash, and the data SRAM with its DTCM first)."""
+    regions = board.regions
+    flash = regions["flash"]
+    tcm = regions.get("dtcm")
+    sram = regions["sram"]
+    if tcm is not None and tcm.origin + tcm.bytes == sram.origin:
+        return MemoryMap(flash.origin, flash.bytes, tcm.origin, tcm.bytes + sram.bytes, tcm.bytes)
+    return MemoryMap(flash.origin, flash.bytes, sram.origin, sram.bytes, 0)

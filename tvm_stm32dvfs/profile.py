@@ -1,0 +1,157 @@
+"""Profile: the cost of every (layer, granularity, phase, DVFS state) — what the optimizer reads.
+
+One emulated inference per granularity option (not per state): the model is rebuilt with every
+decoupled kernel at its k-th offered tile (and once plain, without DAE), run in the emulator
+with instruction classes and flash data reads counted per layer and phase, and the cycle model
+turns those counts into cycles at each candidate state of the board (its flash wait states);
+time is cycles over frequency, energy the board's power model over those cycles. Figures are
+modelled, not measured: emulated counts x cited coefficients (see docs/evaluate.md).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from . import __version__, dae
+from .boards import Board
+from .evaluate.cycles import load_cycle_model
+from .evaluate.emulator import emulate, memory_map
+
+PHASES = ("access", "execute", "plain")
+
+
+@dataclass(frozen=True)
+class PhaseCost:
+    layer: int
+    layer_name: str
+    granularity: str  # "plain" for the non-decoupled kernel (and for layers that are never tiled)
+    phase: str
+    state: str  # ClockState.id
+    hz: float
+    instructions: int
+    flash_reads: int
+    cycles: float
+    time_us: float
+    energy_uj: float
+
+
+@dataclass(frozen=True)
+class Profile:
+    board: str
+    model: str
+    rows: tuple[PhaseCost, ...]
+
+    def write_csv(self, path: Path) -> None:
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(PhaseCost.__dataclass_fields__))
+            writer.writeheader()
+            for row in self.rows:
+                writer.writerow(asdict(row))
+
+    def to_json(self) -> str:
+        return json.dumps({"board": self.board, "model": self.model, "version": __version__,
+                           "rows": [asdict(r) for r in self.rows]})
+
+    @classmethod
+    def from_json(cls, text: str) -> "Profile":
+        data = json.loads(text)
+        return cls(data["board"], data["model"], tuple(PhaseCost(**r) for r in data["rows"]))
+
+    def layer_options(self, layer: int) -> list[str]:
+        return sorted({r.granularity for r in self.rows if r.layer == layer})
+
+
+def _options(compiled, max_granularities: int) -> list[dict[str, dae.Granularity]]:
+    """Granularity maps to build: the k-th offered tile of every decoupled kernel."""
+    from .transform import stm32dvfs_pipeline
+    import tvm
+
+    fused = stm32dvfs_pipeline(dae=False)(compiled.source_mod)
+    per_kernel = {}
+    for gv, func in fused.functions_items():
+        if isinstance(func, tvm.tirx.PrimFunc):
+            shape = dae.kernel_shape(func)
+            if shape is not None:
+                per_kernel[gv.name_hint] = dae.tile_options(shape, max_options=max_granularities)
+    if not per_kernel:
+        return []
+    count = max(len(o) for o in per_kernel.values())
+    return [{k: o[min(i, len(o) - 1)].granularity for k, o in per_kernel.items()} for i in range(count)]
+
+
+def cache_key(compiled, board: Board, max_granularities: int) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(compiled.sources.files):
+        digest.update(name.encode() + compiled.sources.files[name].encode())
+    digest.update(Path(board.data.path).read_bytes())
+    digest.update(f"{__version__}/{max_granularities}".encode())
+    return digest.hexdigest()[:32]
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("STM32DVFS_CACHE_DIR", Path.home() / ".cache" / "stm32dvfs")) / "profiles"
+
+
+def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable = None, use_cache: bool = True,
+            progress: Callable[[int, int], None] | None = None) -> Profile:
+    """Cost of every layer x granularity x phase x state of ``compiled`` on ``board``."""
+    from . import build
+
+    states = list(states) if states is not None else board.candidate_states()
+    key = cache_key(compiled, board, max_granularities)
+    cached = _cache_dir() / f"{key}.json"
+    if use_cache and states == board.candidate_states() and cached.exists():
+        return Profile.from_json(cached.read_text())
+    model = load_cycle_model(board.core)
+    memory = memory_map(board)
+    x = np.random.default_rng(0).standard_normal(compiled.inputs[0].shape).astype(compiled.inputs[0].dtype)
+    feeds = {t.name: np.random.default_rng(i).standard_normal(t.shape).astype(t.dtype)
+             for i, t in enumerate(compiled.inputs)} if len(compiled.inputs) > 1 else x
+    builds = [("plain", build(compiled.source_mod, target=f"stm32dvfs-{board.name}", dae=False))]
+    for option in _options(compiled, max_granularities):
+        builds.append(("dae", build(compiled.source_mod, target=f"stm32dvfs-{board.name}", granularity=option)))
+    rows: list[PhaseCost] = []
+    for done, (kind, variant) in enumerate(builds):
+        run = emulate(variant, feeds, core=board.core, memory=memory, count_memory=True, regions=("flash",))
+        # a decoupled layer's few instructions before its first phase call (call, prologue) run
+        # in the state the layer starts in: its access state
+        def phase_of(layer: int, phase: str) -> str:
+            return "access" if variant.layers[layer].granularity and phase == "plain" else phase
+
+        merged: dict[tuple[int, str], Counter] = {}
+        flash_reads: Counter = Counter()
+        for (layer, phase), classes in run.classes.items():
+            if layer >= 0:
+                merged.setdefault((layer, phase_of(layer, phase)), Counter()).update(classes)
+        for (layer, phase, region, access), n in run.memory.items():
+            if layer >= 0 and region == "flash" and access == "read":
+                flash_reads[(layer, phase_of(layer, phase))] += n
+        for (layer, phase), classes in sorted(merged.items()):
+            reads = flash_reads[(layer, phase)]
+            granularity = variant.layers[layer].granularity or "plain"
+            if kind == "dae" and granularity == "plain":
+                continue  # the plain build already covers layers that are never tiled
+            instructions = sum(classes.values())
+            for state in states:
+                cycles = model.cycles(classes, reads, state.wait_states)
+                rows.append(PhaseCost(layer, variant.layers[layer].name, granularity, phase, state.id, state.hz,
+                                      instructions, reads, cycles, cycles / (state.hz / 1e6),
+                                      board.energy_uj(state, cycles)))
+        if progress is not None:
+            progress(done + 1, len(builds))
+    result = Profile(board.name, compiled.model_name, tuple(rows))
+    if use_cache:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_text(result.to_json())
+        tmp.replace(cached)
+    return result
