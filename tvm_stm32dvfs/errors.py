@@ -35,6 +35,10 @@ class InfeasibleBudgetError(Stm32DvfsError):
     """No plan meets the latency budget; the message states the minimum achievable latency."""
 
 
+class SolverLimitError(Stm32DvfsError):
+    """The exact solver proved no plan within its time limit (the budget may still be feasible)."""
+
+
 class ResourceLimitError(Stm32DvfsError):
     """The model does not fit the board's flash or SRAM; the message states needed vs available."""
 
@@ -51,6 +55,7 @@ __all__ = [
     "InputMismatchError",
     "BoardDataError",
     "InfeasibleBudgetError",
+    "SolverLimitError",
     "ResourceLimitError",
     "ToolchainError",
 ]

@@ -1,0 +1,76 @@
+"""The plan solvers against brute force, and the properties every plan must have."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tvm_stm32dvfs.errors import InfeasibleBudgetError
+from tvm_stm32dvfs.optimize import (PlanCheckError, brute_force, check_plan, evaluate, min_latency_us, pareto_front,
+                                    prune, solve, synthetic_problem)
+
+small = st.tuples(st.integers(1, 6), st.integers(1, 8), st.integers(2, 4), st.integers(0, 10_000),
+                  st.floats(1.0, 2.5))
+
+
+@settings(max_examples=25, deadline=None)
+@given(small)
+def test_z3_and_dp_equal_brute_force(spec):
+    layers, cands, states, seed, slack = spec
+    problem = synthetic_problem(layers, cands, states, seed=seed, integer=True, slack=slack)
+    exact = brute_force(problem)
+    if exact is None:  # no plan fits latency + the switch back within the period
+        for method in ("z3", "dp"):
+            with pytest.raises(InfeasibleBudgetError):
+                solve(problem, method, buckets=int(problem.budget_us))
+        return
+    z3_plan = solve(problem, "z3", time_limit_s=30)
+    assert z3_plan.optimal
+    assert z3_plan.predicted_energy_uj == pytest.approx(exact.energy_uj, abs=1e-9)
+    # integer data, one bucket per microsecond: the DP is exact here
+    dp_plan = solve(problem, "dp", buckets=int(problem.budget_us))
+    assert dp_plan.predicted_energy_uj == pytest.approx(exact.energy_uj, abs=1e-9)
+    for plan in (z3_plan, dp_plan, solve(problem, "greedy")):
+        assert plan.predicted_latency_ms * 1000 <= problem.budget_us + 1e-9
+        assert plan.predicted_energy_uj >= exact.energy_uj - 1e-9
+
+
+@settings(max_examples=20, deadline=None)
+@given(small)
+def test_pruning_keeps_the_optimum(spec):
+    layers, cands, states, seed, slack = spec
+    problem = synthetic_problem(layers, cands, states, seed=seed, integer=True, slack=slack)
+    full, pruned = brute_force(problem), brute_force(prune(problem))
+    assert (full is None) == (pruned is None)
+    if full is not None:
+        assert pruned.energy_uj == pytest.approx(full.energy_uj)
+
+
+def test_energy_never_rises_when_the_budget_is_relaxed():
+    problem = synthetic_problem(8, 10, 5, seed=3)
+    fastest = min_latency_us(problem)
+    plans = pareto_front(problem, [fastest * f for f in (1.0, 1.1, 1.3, 1.6, 2.0, 3.0)], method="dp")
+    assert len(plans) >= 5
+    energies = [p.predicted_energy_uj for p in plans]
+    assert all(b <= a + 1e-6 for a, b in zip(energies, energies[1:]))
+    assert all(p.predicted_latency_ms <= p.budget_ms + 1e-12 for p in plans)
+
+
+def test_infeasible_budget_states_the_minimum():
+    problem = synthetic_problem(5, 4, 3, seed=1)
+    fastest = min_latency_us(problem)
+    with pytest.raises(InfeasibleBudgetError, match=rf"minimum achievable latency is {fastest / 1000:.3f} ms"):
+        solve(problem.with_budget(fastest * 0.9), "dp")
+
+
+def test_checker_names_the_broken_limit():
+    problem = synthetic_problem(4, 5, 3, seed=2, integer=True)
+    plan = solve(problem, "dp", buckets=int(problem.budget_us))
+    slow = [max(cands, key=lambda c: c.time_us) for cands in problem.layers]
+    latency, energy, _ = evaluate(problem, slow)
+    tight = problem.with_budget(latency - 1)
+    with pytest.raises(PlanCheckError, match="exceeds the budget"):
+        check_plan(tight, slow, latency, energy)
+    with pytest.raises(PlanCheckError, match="differ from the recomputed"):
+        check_plan(problem, plan.choices, plan.predicted_latency_ms * 1000, plan.predicted_energy_uj + 1)

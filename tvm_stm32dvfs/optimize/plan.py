@@ -1,0 +1,77 @@
+"""``DvfsPlan`` and the entry points: ``solve`` (z3, dp or greedy) and ``pareto_front``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+from ..errors import InfeasibleBudgetError, SolverLimitError
+from .problem import Candidate, PlanProblem, check_plan
+from .solvers import Solution, min_latency_us, prune, solve_dp, solve_greedy, solve_z3
+
+
+@dataclass(frozen=True)
+class DvfsPlan:
+    """Per layer the chosen candidate, with the plan's predicted figures."""
+
+    choices: tuple[Candidate, ...]
+    predicted_latency_ms: float
+    predicted_energy_uj: float
+    optimal: bool
+    solver: str
+    solve_s: float
+    idle_mode: str
+    budget_ms: float
+
+    @classmethod
+    def from_solution(cls, problem: PlanProblem, s: Solution) -> "DvfsPlan":
+        return cls(s.choice, s.latency_us / 1000, s.energy_uj, s.optimal, s.solver, s.solve_s, s.idle_mode,
+                   problem.budget_us / 1000)
+
+
+def _infeasible(problem: PlanProblem) -> InfeasibleBudgetError:
+    fastest = min_latency_us(problem)
+    return InfeasibleBudgetError(
+        f"latency budget {problem.budget_us / 1000:.3f} ms is infeasible on {problem.name}: the minimum achievable "
+        f"latency is {fastest / 1000:.3f} ms; raise --latency-ms to at least {fastest / 1000:.3f}"
+    )
+
+
+def solve(problem: PlanProblem, method: str = "z3", time_limit_s: float = 10.0, buckets: int = 2000) -> DvfsPlan:
+    """The minimum-energy plan within the budget. Raises InfeasibleBudgetError (with the fastest
+    possible latency) when no plan meets it. Every answer is rechecked by ``check_plan``."""
+    if min_latency_us(problem) > problem.budget_us + 1e-9:
+        raise _infeasible(problem)
+    pruned = prune(problem)
+    if method == "z3":
+        solution = solve_z3(pruned, time_limit_s)
+    elif method == "dp":
+        solution = solve_dp(pruned, buckets)
+    elif method == "greedy":
+        solution = solve_greedy(pruned)
+    else:
+        raise ValueError(f"unknown method {method!r} (z3, dp or greedy)")
+    if solution is None and method == "z3" and solve_dp(pruned, buckets) is not None:
+        raise SolverLimitError(
+            f"Z3 found no proven-optimal plan for {problem.name} within {time_limit_s:g} s; raise the time limit "
+            "or use the DP solver (method='dp')")
+    if solution is None:
+        raise _infeasible(problem)
+    check_plan(problem, solution.choice, solution.latency_us, solution.energy_uj)
+    return DvfsPlan.from_solution(problem, solution)
+
+
+def pareto_front(problem: PlanProblem, budgets_us: Sequence[float], method: str = "dp",
+                 time_limit_s: float = 10.0) -> list[DvfsPlan]:
+    """One plan per budget (the period follows the budget), infeasible budgets left out; the
+    energy never rises as the budget is relaxed (checked)."""
+    start = time.perf_counter()
+    plans = []
+    for budget in sorted(budgets_us):
+        try:
+            plans.append(solve(problem.with_budget(budget), method, time_limit_s))
+        except InfeasibleBudgetError:
+            continue
+    del start
+    return plans

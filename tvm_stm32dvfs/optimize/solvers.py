@@ -1,0 +1,280 @@
+"""Solvers of :class:`~tvm_stm32dvfs.optimize.problem.PlanProblem`: dominance pruning, an exact DP
+over discretised time, a Z3 encoding, a greedy heuristic and brute force (for the tests).
+
+Every solver returns a choice (one candidate per layer) that :func:`check_plan` accepts; times
+are rounded *up* wherever they are discretised, so a discretised solution is never over budget.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .problem import Candidate, PlanProblem, evaluate, idle_energy
+
+
+@dataclass(frozen=True)
+class Solution:
+    choice: tuple[Candidate, ...]
+    latency_us: float
+    energy_uj: float
+    idle_mode: str
+    optimal: bool
+    solver: str
+    solve_s: float
+
+
+def _finish(problem, choice, optimal, solver, start) -> Solution:
+    latency, energy, mode = evaluate(problem, choice)
+    return Solution(tuple(choice), latency, energy, mode, optimal, solver, time.perf_counter() - start)
+
+
+def prune(problem: PlanProblem) -> PlanProblem:
+    """Drop every candidate that another of the same layer and boundary states beats on both
+    time and energy (it can be in no optimal plan: swapping it keeps every transition)."""
+    from dataclasses import replace
+
+    layers = []
+    for cands in problem.layers:
+        kept = []
+        for c in cands:
+            dominated = any(
+                o is not c and o.first_state == c.first_state and o.last_state == c.last_state
+                and o.time_us <= c.time_us and o.energy_uj <= c.energy_uj
+                and (o.time_us < c.time_us or o.energy_uj < c.energy_uj or id(o) < id(c))
+                for o in cands
+            )
+            if not dominated:
+                kept.append(c)
+        layers.append(tuple(kept))
+    return replace(problem, layers=tuple(layers))
+
+
+def min_latency_us(problem: PlanProblem) -> float:
+    """The fastest inference possible (shortest path over states), ignoring energy."""
+    states = problem.states()
+    index = {s: i for i, s in enumerate(states)}
+    best = np.full(len(states), np.inf)
+    best[index[problem.initial_state]] = 0.0
+    for cands in problem.layers:
+        new = np.full(len(states), np.inf)
+        for c in cands:
+            arrive = min(best[i] + problem.transition(s, c.first_state)[0] for i, s in enumerate(states)
+                         if np.isfinite(best[i]))
+            new[index[c.last_state]] = min(new[index[c.last_state]], arrive + c.time_us)
+        best = new
+    return float(min(best[i] for i, s in enumerate(states) if np.isfinite(best[i])))
+
+
+def brute_force(problem: PlanProblem) -> Solution:
+    start = time.perf_counter()
+    best = None
+    for choice in itertools.product(*problem.layers):
+        latency, energy, _ = evaluate(problem, choice)
+        if latency <= problem.budget_us + 1e-9 and math.isfinite(energy) and (best is None or energy < best[0] - 1e-12):
+            best = (energy, choice)
+    if best is None:
+        return None
+    return _finish(problem, best[1], True, "brute-force", start)
+
+
+def solve_dp(problem: PlanProblem, buckets: int = 2000) -> Solution | None:
+    """Exact DP over (layer, last state, time bucket); times rounded up to buckets of
+    budget / ``buckets``, so it may miss plans within (layers + 1) buckets of the budget."""
+    start = time.perf_counter()
+    states = problem.states()
+    index = {s: i for i, s in enumerate(states)}
+    n = len(states)
+    delta = problem.budget_us / buckets
+    inf = np.inf
+    cost = np.full((n, buckets + 1), inf)
+    cost[index[problem.initial_state], 0] = 0.0
+    back = []  # per layer: (candidate index, previous state index) for each (state, bucket)
+    for cands in problem.layers:
+        new = np.full((n, buckets + 1), inf)
+        arg_c = np.full((n, buckets + 1), -1, dtype=np.int32)
+        arg_p = np.full((n, buckets + 1), -1, dtype=np.int32)
+        for ci, c in enumerate(cands):
+            j = index[c.last_state]
+            for pi, p in enumerate(states):
+                row = cost[pi]
+                if not np.isfinite(row).any():
+                    continue
+                t, e = problem.transition(p, c.first_state)
+                shift = math.ceil((t + c.time_us) / delta - 1e-9)
+                if shift > buckets:
+                    continue
+                moved = np.full(buckets + 1, inf)
+                moved[shift:] = row[: buckets + 1 - shift] + e + c.energy_uj
+                better = moved < new[j]
+                new[j][better] = moved[better]
+                arg_c[j][better] = ci
+                arg_p[j][better] = pi
+        back.append((arg_c, arg_p))
+        cost = new
+    best = None
+    for si, s in enumerate(states):
+        bt, be = problem.transition(s, problem.initial_state)
+        for b in np.nonzero(np.isfinite(cost[si]))[0]:
+            idle, _ = idle_energy(problem, problem.period - b * delta - bt)
+            total = cost[si, b] + be + idle
+            if np.isfinite(total) and (best is None or total < best[0]):
+                best = (total, si, int(b))
+    if best is None:
+        return None
+    _, si, b = best
+    choice = []
+    for layer in range(len(problem.layers) - 1, -1, -1):
+        arg_c, arg_p = back[layer]
+        ci, pi = int(arg_c[si, b]), int(arg_p[si, b])
+        c = problem.layers[layer][ci]
+        t, _ = problem.transition(states[pi], c.first_state)
+        b -= math.ceil((t + c.time_us) / delta - 1e-9)
+        choice.append(c)
+        si = pi
+    choice.reverse()
+    return _finish(problem, choice, False, "dp", start)
+
+
+def solve_greedy(problem: PlanProblem) -> Solution | None:
+    """Start from each layer's fastest candidate, then repeatedly take the swap with the best
+    energy saved per microsecond added while the budget holds (a third point of comparison, no
+    optimality claim). A swap changes one layer and its two switches: evaluated in O(1)."""
+    start = time.perf_counter()
+    layers = problem.layers
+    choice = [min(cands, key=lambda c: (c.time_us, c.energy_uj)) for cands in layers]
+    latency, energy, _ = evaluate(problem, choice)
+    if latency > problem.budget_us + 1e-9:
+        return None
+
+    def around(layer: int, c: Candidate) -> tuple[float, float]:
+        before = problem.initial_state if layer == 0 else choice[layer - 1].last_state
+        after = problem.initial_state if layer == len(layers) - 1 else choice[layer + 1].first_state
+        t_in, e_in = problem.transition(before, c.first_state)
+        t_out, e_out = problem.transition(c.last_state, after)
+        # the return switch after the last layer is not latency; the others are
+        t = t_in + c.time_us + (t_out if layer < len(layers) - 1 else 0.0)
+        return t, e_in + c.energy_uj + e_out
+
+    while True:
+        best = None
+        for layer, cands in enumerate(layers):
+            t_now, e_now = around(layer, choice[layer])
+            for c in cands:
+                if c is choice[layer]:
+                    continue
+                t_new, e_new = around(layer, c)
+                new_latency = latency + t_new - t_now
+                if new_latency > problem.budget_us + 1e-9 or e_new >= e_now:
+                    continue
+                gain = (e_now - e_new) / max(t_new - t_now, 1e-9)
+                if best is None or gain > best[0]:
+                    best = (gain, layer, c)
+        if best is None:
+            break
+        _, layer, c = best
+        trial = choice[:layer] + [c] + choice[layer + 1:]
+        t, e, _ = evaluate(problem, trial)  # the idle energy moves with the latency: recheck
+        if e >= energy - 1e-12:
+            break
+        choice, latency, energy = trial, t, e
+    return _finish(problem, choice, False, "greedy", start)
+
+
+#: Z3 time unit: times are integers of this many microseconds, rounded up.
+Z3_TIME_UNIT_US = 0.01
+
+
+def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0) -> Solution | None:
+    """z3.Optimize: one integer choice per layer, integer-scaled times rounded up (so a model is
+    never over budget), exact rational energies, the idle mode as a choice too.
+
+    Measured on the synthetic 100 x 64 instance (benchmarks/optimize.py): z3.Optimize after
+    dominance pruning; a bound-tightening loop over z3.Solver was not faster there.
+    """
+    import z3
+
+    start = time.perf_counter()
+    states = problem.states()
+    sid = {s: i for i, s in enumerate(states)}
+
+    def ticks(us: float) -> int:
+        return math.ceil(us / Z3_TIME_UNIT_US - 1e-9)
+
+    opt = z3.Optimize()
+    opt.set("timeout", int(time_limit_s * 1000))
+    total_time = []
+    total_energy = []
+    choice_vars = []
+    first_vars, last_vars = [], []
+    for layer, cands in enumerate(problem.layers):
+        x = z3.Int(f"x{layer}")
+        choice_vars.append(x)
+        opt.add(x >= 0, x < len(cands))
+        t = z3.Int(f"t{layer}")
+        e = z3.Real(f"e{layer}")
+        f = z3.Int(f"f{layer}")
+        g = z3.Int(f"g{layer}")
+        for k, c in enumerate(cands):
+            opt.add(z3.Implies(x == k, z3.And(t == ticks(c.time_us), e == z3.RealVal(c.energy_uj),
+                                              f == sid[c.first_state], g == sid[c.last_state])))
+        total_time.append(t)
+        total_energy.append(e)
+        first_vars.append(f)
+        last_vars.append(g)
+
+    def switch(a_var, b_var, name):
+        tt, te = z3.Int(f"tt_{name}"), z3.Real(f"te_{name}")
+        for a in states:
+            for b in states:
+                t_us, e_uj = problem.transition(a, b)
+                opt.add(z3.Implies(z3.And(a_var == sid[a], b_var == sid[b]),
+                                   z3.And(tt == ticks(t_us), te == z3.RealVal(e_uj))))
+        return tt, te
+
+    tt0, te0 = z3.Int("tt_in"), z3.Real("te_in")
+    for b in states:
+        t_us, e_uj = problem.transition(problem.initial_state, b)
+        opt.add(z3.Implies(first_vars[0] == sid[b], z3.And(tt0 == ticks(t_us), te0 == z3.RealVal(e_uj))))
+    total_time.append(tt0)
+    total_energy.append(te0)
+    for layer in range(len(problem.layers) - 1):
+        tt, te = switch(last_vars[layer], first_vars[layer + 1], str(layer))
+        total_time.append(tt)
+        total_energy.append(te)
+    back_t, back_e = z3.Int("tt_back"), z3.Real("te_back")
+    for a in states:
+        t_us, e_uj = problem.transition(a, problem.initial_state)
+        opt.add(z3.Implies(last_vars[-1] == sid[a], z3.And(back_t == ticks(t_us), back_e == z3.RealVal(e_uj))))
+    latency = z3.Sum(total_time)
+    opt.add(latency <= math.floor(problem.budget_us / Z3_TIME_UNIT_US + 1e-9))
+    slack = z3.ToReal(math.floor(problem.period / Z3_TIME_UNIT_US + 1e-9) - latency - back_t) * Z3_TIME_UNIT_US
+    opt.add(slack >= 0)
+    modes = []
+    busy = problem.busy_power_mw.get(problem.initial_state)
+    if busy is not None:
+        modes.append((busy, 0.0, 0.0))
+    modes += [(m.power_mw, m.wakeup_us, m.wakeup_energy_uj) for m in problem.idle_modes]
+    idle = z3.Real("idle")
+    if modes:
+        m = z3.Int("mode")
+        opt.add(m >= 0, m < len(modes))
+        for k, (p, w, ew) in enumerate(modes):
+            opt.add(z3.Implies(m == k, z3.And(slack >= w, idle == z3.RealVal(p) * (slack - w) / 1000 + z3.RealVal(ew))))
+    else:
+        opt.add(idle == 0, slack == 0)
+    objective = z3.Sum(total_energy) + back_e + idle
+    handle = opt.minimize(objective)
+    result = opt.check()
+    del handle
+    if result != z3.sat:
+        # unsat, or the time limit hit before an optimum: the partial model Z3 keeps then is
+        # not guaranteed to satisfy the constraints, so nothing is returned
+        return None
+    model = opt.model()
+    choice = [problem.layers[layer][model.eval(x, model_completion=True).as_long()] for layer, x in enumerate(choice_vars)]
+    return _finish(problem, choice, True, "z3", start)
