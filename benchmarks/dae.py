@@ -80,6 +80,45 @@ def measure(compiled, x) -> tuple[float, float, float]:
     return access / macs, execute / macs, run.layer_instructions(i) / macs
 
 
+def _kernel_shapes(mod) -> dict:
+    import tvm
+
+    fused = tvm_stm32dvfs.transform.stm32dvfs_pipeline(dae=False)(mod)
+    return {gv.name_hint: dae.kernel_shape(f) for gv, f in fused.functions_items()
+            if isinstance(f, tvm.tirx.PrimFunc) and dae.kernel_shape(f) is not None}
+
+
+def bundled_models(max_granularities: int) -> Table:
+    """Per bundled int8 model and granularity index: tile buffers, phase events, instructions/MAC."""
+    from tvm_stm32dvfs.models.zoo import ZOO
+    from tvm_stm32dvfs.profile import _options
+
+    table = Table(title="DAE on the bundled int8 models (Cortex-M7, emulated)")
+    for col in ("model", "tiles", "largest tile B", "phase events", "access i/MAC", "execute i/MAC", "model i/MAC"):
+        table.add_column(col, justify="left" if col in ("model", "tiles") else "right")
+    for name, entry in ZOO.items():
+        mod, _ = tvm_stm32dvfs.from_onnx(entry.int8_path)
+        base = tvm_stm32dvfs.build(mod, dae=False)
+        x = np.random.default_rng(0).standard_normal(base.inputs[0].shape).astype(np.float32)
+        run = emulate(base, x)
+        shapes = _kernel_shapes(mod)
+        table.add_row(name, "plain", "-", "-", "-", "-", f"{run.instructions / base.macs:.2f}")
+        budget = max((tvm_stm32dvfs.boards.load("stm32f746g-disco").sram_bytes - base.arena_bytes) // 2, 16384)
+        for k, option in enumerate(_options(base, max_granularities, budget)):
+            compiled = tvm_stm32dvfs.build(mod, granularity=option)
+            run = emulate(compiled, x)
+            macs = sum(layer.macs for layer in compiled.layers if layer.granularity)
+            access = sum(n for (_, phase), n in run.by_phase.items() if phase == "access")
+            execute = sum(n for (_, phase), n in run.by_phase.items() if phase == "execute")
+            biggest = max(sum(sb.nbytes for sb in kern.scratch) for kern in compiled.lowered.kernels.values()
+                          if kern.granularity)
+            events = sum(dae.phase_events(shapes[k_name], dae.Granularity.parse(kern.granularity))
+                         for k_name, kern in compiled.lowered.kernels.items() if kern.granularity)
+            table.add_row("", f"option {k}", f"{biggest:,}", f"{events:,}", f"{access / macs:.2f}",
+                          f"{execute / macs:.2f}", f"{run.instructions / compiled.macs:.2f}")
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--granularities", type=int, default=4, help="granularities per layer (spread)")
@@ -95,11 +134,7 @@ def main() -> None:
             plain = tvm_stm32dvfs.build(mod, dae=False)
             _, _, whole = measure(plain, x)
             table.add_row(name, "plain", "-", "-", "-", "-", f"{whole:.2f}", f"{cmsis:.2f}", f"{tinyengine:.2f}")
-            fused = tvm_stm32dvfs.transform.stm32dvfs_pipeline(dae=False)(mod)
-            kname, shape_info = next(
-                (gv.name_hint, dae.kernel_shape(f)) for gv, f in fused.functions_items()
-                if hasattr(f, "body") and dae.kernel_shape(f) is not None
-            )
+            kname, shape_info = next(iter(_kernel_shapes(mod).items()))
             options = dae.tile_options(shape_info, max_options=args.granularities)
             for option in options:
                 compiled = tvm_stm32dvfs.build(mod, granularity={kname: option.granularity})
@@ -107,6 +142,7 @@ def main() -> None:
                 table.add_row("", str(option.granularity), f"{option.buffer_bytes:,}", f"{option.phase_events:,}",
                               f"{access:.2f}", f"{execute:.2f}", f"{whole:.2f}", "", "")
     Console(width=160).print(table)
+    Console(width=160).print(bundled_models(args.granularities))
 
 
 if __name__ == "__main__":

@@ -70,8 +70,9 @@ class Profile:
         return sorted({r.granularity for r in self.rows if r.layer == layer})
 
 
-def _options(compiled, max_granularities: int) -> list[dict[str, dae.Granularity]]:
-    """Granularity maps to build: the k-th offered tile of every decoupled kernel."""
+def _options(compiled, max_granularities: int, max_buffer_bytes: int | None = None) -> list[dict[str, dae.Granularity]]:
+    """Granularity maps to build: the k-th offered tile (within ``max_buffer_bytes``) of every
+    decoupled kernel."""
     from .transform import stm32dvfs_pipeline
     import tvm
 
@@ -81,7 +82,8 @@ def _options(compiled, max_granularities: int) -> list[dict[str, dae.Granularity
         if isinstance(func, tvm.tirx.PrimFunc):
             shape = dae.kernel_shape(func)
             if shape is not None:
-                per_kernel[gv.name_hint] = dae.tile_options(shape, max_options=max_granularities)
+                options = dae.tile_options(shape, max_buffer_bytes, max_options=max_granularities)
+                per_kernel[gv.name_hint] = options or dae.tile_options(shape, max_options=1)
     if not per_kernel:
         return []
     count = max(len(o) for o in per_kernel.values())
@@ -116,8 +118,11 @@ def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable
     x = np.random.default_rng(0).standard_normal(compiled.inputs[0].shape).astype(compiled.inputs[0].dtype)
     feeds = {t.name: np.random.default_rng(i).standard_normal(t.shape).astype(t.dtype)
              for i, t in enumerate(compiled.inputs)} if len(compiled.inputs) > 1 else x
-    builds = [("plain", build(compiled.source_mod, target=f"stm32dvfs-{board.name}", dae=False))]
-    for option in _options(compiled, max_granularities):
+    plain = build(compiled.source_mod, target=f"stm32dvfs-{board.name}", dae=False)
+    builds = [("plain", plain)]
+    # tiles may use half of the SRAM the plain model leaves free
+    budget = max((board.sram_bytes - plain.arena_bytes) // 2, dae.DEFAULT_TILE_BUDGET)
+    for option in _options(compiled, max_granularities, budget):
         builds.append(("dae", build(compiled.source_mod, target=f"stm32dvfs-{board.name}", granularity=option)))
     rows: list[PhaseCost] = []
     for done, (kind, variant) in enumerate(builds):

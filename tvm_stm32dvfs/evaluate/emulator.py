@@ -16,6 +16,7 @@ decode includes them.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import tempfile
@@ -149,6 +150,12 @@ def cross_compile(sources: CSources, core: str = "cortex-m7", memory: MemoryMap 
 
 def _run(cmd: list[str]) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
+    overflow = re.search(r"region `(\w+)' overflowed by (\d+) bytes", proc.stderr)
+    if proc.returncode != 0 and overflow:
+        from ..errors import ResourceLimitError
+
+        raise ResourceLimitError(f"the model does not fit the board: {overflow.group(1)} overflows by "
+                                 f"{overflow.group(2)} bytes (smaller DAE tiles or a board with more memory)")
     if proc.returncode != 0:
         raise RuntimeError(f"cross-compilation failed:\n{' '.join(cmd)}\n{proc.stderr}")
 
