@@ -232,6 +232,10 @@ def from_onnx(
     ``relay.frontend.from_onnx``) and bound again by :func:`tvm_stm32dvfs.build`.
     """
     model = load_onnx(source)
+    from .qlinear import is_qoperator_model, qoperator_to_qdq
+
+    if is_qoperator_model(model):  # onnxruntime's QOperator format: the same model as QDQ
+        model = qoperator_to_qdq(model)
     shapes = resolve_input_shapes(model, shape)
     validate_model(model)
     from .qdq import import_qdq, is_qdq_model

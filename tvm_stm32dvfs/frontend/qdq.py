@@ -35,6 +35,8 @@ QUANTIZED_OPS = frozenset({
     "Conv", "Gemm", "MatMul", "Add", "Mul", "GlobalAveragePool", "AveragePool", "MaxPool",
     "BatchNormalization", "Softmax", "Reshape", "Flatten", "Transpose", "Identity", "Concat", "Relu", "Clip",
 })
+#: data movement allowed directly on int8 tensors (QOperator graphs)
+INT8_MOVEMENT_OPS = frozenset({"Flatten", "Reshape", "Transpose", "Identity"})
 #: operators run in float when the model has them outside any quantized chain (e.g. a Softmax
 #: after the last DequantizeLinear, a pooling of the float input before the first QuantizeLinear)
 FLOAT_OPS = frozenset({"Softmax", "Flatten", "Reshape", "Identity", "Relu", "AveragePool", "MaxPool",
@@ -223,6 +225,8 @@ class QdqImporter:
             self.visit_quantize(node)
         elif self.is_deferred(node):
             return
+        elif op in INT8_MOVEMENT_OPS and node.input[0] in self.values and self.values[node.input[0]].dtype == "int8":
+            self.visit_int8_movement(node)
         elif op in FLOAT_OPS:
             self.visit_float(node)
         else:
@@ -276,6 +280,19 @@ class QdqImporter:
             self.values[out] = Tensor(expr, "int8", so, zo)
             return
         raise self.fail(node, f"quantizes '{x}', which is not a float tensor this importer produced")
+
+    def visit_int8_movement(self, node: onnx.NodeProto) -> None:
+        """Data movement straight on an int8 tensor (onnxruntime's QOperator graphs reshape
+        quantized tensors without QuantizeLinear/DequantizeLinear): same scale and zero point."""
+        x = self.values[node.input[0]]
+        if node.op_type == "Transpose":
+            perm = self.attrs(node).get("perm")
+            expr = self.bb.emit(relax.op.permute_dims(x.expr, [int(p) for p in perm] if perm else None))
+        elif node.op_type == "Identity":
+            expr = x.expr
+        else:
+            expr = self.bb.emit(relax.op.reshape(x.expr, self.reshaped(node, self.shape_of(x))))
+        self.values[node.output[0]] = Tensor(expr, "int8", x.scale, x.zero_point)
 
     # ------------------------------------------------------------------ float ops
     def visit_float(self, node: onnx.NodeProto) -> None:
