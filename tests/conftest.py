@@ -54,13 +54,31 @@ def require_tool(name: str) -> str:
 INT8_SHAPE = [1, 3, 10, 10]
 
 
-class _Int8Reader(CalibrationDataReader):
-    def __init__(self):
-        rng = np.random.default_rng(0)
-        self.data = iter([{"x": rng.standard_normal(INT8_SHAPE).astype(np.float32)} for _ in range(8)])
+class RandomCalibration(CalibrationDataReader):
+    """``n`` seeded standard-normal samples of input ``x``."""
+
+    def __init__(self, shape, n: int = 8, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        self.data = iter([{"x": rng.standard_normal(shape).astype(np.float32)} for _ in range(n)])
 
     def get_next(self):
         return next(self.data, None)
+
+
+def quantize_with_ort(float_path, out_path, shape, n: int = 8, quant_format=QuantFormat.QDQ, **options):
+    """onnxruntime's static quantiser on random calibration data (int8 activations and weights,
+    per channel, symmetric weights unless ``options`` say otherwise); returns ``out_path``."""
+    settings = {"activation_type": QuantType.QInt8, "weight_type": QuantType.QInt8, "per_channel": True,
+                "extra_options": {"WeightSymmetric": True}}
+    settings.update(options)
+    quantize_static(str(float_path), str(out_path), RandomCalibration(shape, n), quant_format=quant_format, **settings)
+    return out_path
+
+
+@pytest.fixture(scope="session")
+def ort_quantize():
+    """``ort_quantize(float_path, out_path, shape, ...)``: see :func:`quantize_with_ort`."""
+    return quantize_with_ort
 
 
 @pytest.fixture(scope="session")
@@ -80,8 +98,4 @@ def int8_model(tmp_path_factory):
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], inits)
     d = tmp_path_factory.mktemp("int8")
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), d / "f.onnx")
-    quantize_static(str(d / "f.onnx"), str(d / "q.onnx"), _Int8Reader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True)
-    return tvm_stm32dvfs.from_onnx(d / "q.onnx")[0]
-
-
+    return tvm_stm32dvfs.from_onnx(quantize_with_ort(d / "f.onnx", d / "q.onnx", INT8_SHAPE))[0]

@@ -10,7 +10,6 @@ import onnx
 import pytest
 import tvm
 from onnx import TensorProto, helper, numpy_helper
-from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
 import tvm_stm32dvfs
 from tvm_stm32dvfs import dae
@@ -21,17 +20,8 @@ from tvm_stm32dvfs.transform import DecoupleAccessExecute
 SHAPE = [1, 4, 12, 12]
 
 
-class _Reader(CalibrationDataReader):
-    def __init__(self):
-        rng = np.random.default_rng(0)
-        self.data = iter([{"x": rng.standard_normal(SHAPE).astype(np.float32)} for _ in range(8)])
-
-    def get_next(self):
-        return next(self.data, None)
-
-
 @pytest.fixture(scope="module")
-def small_int8_cnn(tmp_path_factory):
+def small_int8_cnn(tmp_path_factory, ort_quantize):
     """conv 3x3 s1 -> depthwise 3x3 s2 -> pointwise -> global pool -> dense, quantized by onnxruntime."""
     rng = np.random.default_rng(1)
 
@@ -56,10 +46,7 @@ def small_int8_cnn(tmp_path_factory):
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6])], inits)
     d = tmp_path_factory.mktemp("dae")
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), d / "f.onnx")
-    quantize_static(str(d / "f.onnx"), str(d / "q.onnx"), _Reader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
-                    extra_options={"WeightSymmetric": True})
-    return tvm_stm32dvfs.from_onnx(d / "q.onnx")[0]
+    return tvm_stm32dvfs.from_onnx(ort_quantize(d / "f.onnx", d / "q.onnx", SHAPE))[0]
 
 
 def _fused(mod):

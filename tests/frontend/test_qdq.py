@@ -15,7 +15,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization import QuantType
 
 import tvm_stm32dvfs
 from tvm_stm32dvfs.errors import UnsupportedOperatorError
@@ -23,26 +23,16 @@ from tvm_stm32dvfs.errors import UnsupportedOperatorError
 SHAPE = [1, 8, 8, 8]
 
 
-class _Reader(CalibrationDataReader):
-    def __init__(self, shape, seed=0, n=16):
-        rng = np.random.default_rng(seed)
-        self.data = iter([{"x": rng.standard_normal(shape).astype(np.float32)} for _ in range(n)])
-
-    def get_next(self):
-        return next(self.data, None)
-
-
-def quantized(tmp_path, nodes, out_shape, inits=(), in_shape=SHAPE, act=QuantType.QInt8, weight=QuantType.QInt8,
+def quantized(quantize_with_ort, tmp_path, nodes, out_shape, inits=(), in_shape=SHAPE, act=QuantType.QInt8,
+              weight=QuantType.QInt8,
               symmetric=True, per_channel=True):
     g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)], list(inits))
     f = tmp_path / "float.onnx"
     q = tmp_path / "q.onnx"
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), f)
-    quantize_static(str(f), str(q), _Reader(in_shape), quant_format=QuantFormat.QDQ, activation_type=act,
-                    weight_type=weight, per_channel=per_channel,
-                    extra_options={"WeightSymmetric": symmetric, "ActivationSymmetric": False})
-    return q
+    return quantize_with_ort(f, q, in_shape, n=16, activation_type=act, weight_type=weight, per_channel=per_channel,
+                             extra_options={"WeightSymmetric": symmetric, "ActivationSymmetric": False})
 
 
 def out_scale(path) -> float:
@@ -109,9 +99,9 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_int8_chain_matches_onnxruntime(name, tmp_path):
+def test_int8_chain_matches_onnxruntime(ort_quantize, name, tmp_path):
     nodes, out_shape, inits = CASES[name](np.random.default_rng(3))
-    path = quantized(tmp_path, nodes, out_shape, inits)
+    path = quantized(ort_quantize, tmp_path, nodes, out_shape, inits)
     compiled, worst, identical = compare(path)
     assert worst <= 1, f"{name}: {worst} LSB"
     assert identical >= 0.99, f"{name}: only {identical:.1%} identical"
@@ -120,24 +110,24 @@ def test_int8_chain_matches_onnxruntime(name, tmp_path):
     assert "float32" not in inner, inner
 
 
-def test_uint8_activations_are_rejected_with_the_node(tmp_path):
+def test_uint8_activations_are_rejected_with_the_node(ort_quantize, tmp_path):
     nodes, out_shape, inits = CASES["conv3x3_relu"](np.random.default_rng(3))
-    path = quantized(tmp_path, nodes, out_shape, inits, act=QuantType.QUInt8)
+    path = quantized(ort_quantize, tmp_path, nodes, out_shape, inits, act=QuantType.QUInt8)
     with pytest.raises(UnsupportedOperatorError, match=r"node .*uint8 activations"):
         tvm_stm32dvfs.from_onnx(path)
 
 
-def test_16bit_activations_are_rejected(tmp_path):
+def test_16bit_activations_are_rejected(ort_quantize, tmp_path):
     nodes, out_shape, inits = CASES["conv3x3_relu"](np.random.default_rng(3))
-    path = quantized(tmp_path, nodes, out_shape, inits, act=QuantType.QInt16)
+    path = quantized(ort_quantize, tmp_path, nodes, out_shape, inits, act=QuantType.QInt16)
     with pytest.raises(UnsupportedOperatorError, match="int16 activations"):
         tvm_stm32dvfs.from_onnx(path)
 
 
-def test_weights_with_a_zero_point_are_rejected(tmp_path):
+def test_weights_with_a_zero_point_are_rejected(ort_quantize, tmp_path):
     """Asymmetric weights (a non-zero weight zero point) on a depthwise conv."""
     nodes, out_shape, inits = CASES["depthwise_relu6"](np.random.default_rng(3))
-    path = quantized(tmp_path, nodes, out_shape, inits)
+    path = quantized(ort_quantize, tmp_path, nodes, out_shape, inits)
     m = onnx.load(path)
     for init in m.graph.initializer:
         if init.name.startswith("W") and "zero_point" in init.name:

@@ -7,7 +7,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization import QuantFormat
 
 import tvm_stm32dvfs
 from tvm_stm32dvfs.errors import UnsupportedOperatorError
@@ -16,17 +16,8 @@ from tvm_stm32dvfs.frontend.qlinear import QOPERATORS, qoperator_to_qdq
 SHAPE = [1, 4, 8, 8]
 
 
-class _Reader(CalibrationDataReader):
-    def __init__(self):
-        rng = np.random.default_rng(0)
-        self.data = iter([{"x": rng.standard_normal(SHAPE).astype(np.float32)} for _ in range(16)])
-
-    def get_next(self):
-        return next(self.data, None)
-
-
 @pytest.fixture(scope="module")
-def qoperator_model(tmp_path_factory):
+def qoperator_model(tmp_path_factory, ort_quantize):
     rng = np.random.default_rng(1)
     inits = [numpy_helper.from_array((rng.standard_normal(s) * 0.3).astype(np.float32), n)
              for n, s in (("w0", (4, 4, 3, 3)), ("b0", (4,)), ("w1", (6, 4)), ("b1", (6,)))]
@@ -40,10 +31,7 @@ def qoperator_model(tmp_path_factory):
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6])], inits)
     d = tmp_path_factory.mktemp("qop")
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), d / "f.onnx")
-    quantize_static(str(d / "f.onnx"), str(d / "q.onnx"), _Reader(), quant_format=QuantFormat.QOperator,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
-                    extra_options={"WeightSymmetric": True})
-    return onnx.load(d / "q.onnx")
+    return onnx.load(ort_quantize(d / "f.onnx", d / "q.onnx", SHAPE, n=16, quant_format=QuantFormat.QOperator))
 
 
 def test_rewrite_removes_every_qoperator_and_keeps_the_results(qoperator_model):
