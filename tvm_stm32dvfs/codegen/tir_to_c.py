@@ -22,6 +22,7 @@ import tvm_ffi
 from tvm import tirx
 
 from ..errors import UnsupportedOperatorError
+from ..lower import STACK_SCRATCH_LIMIT_BYTES, dtype_bytes  # one rule for stack vs arena scratch
 
 #: TIR dtype -> C type.
 C_TYPES = {
@@ -44,8 +45,6 @@ PHASE_NAMES = {0: "STM32DVFS_ACCESS", 1: "STM32DVFS_EXECUTE"}
 #: Loop annotation of a flat copy to be done by DMA; see dae.py.
 DMA_PRAGMA = "pragma_stm32dvfs_dma"
 
-#: Scratch buffers up to this size stay on the stack; larger ones are planned into the arena.
-STACK_SCRATCH_LIMIT_BYTES = 64
 
 _FLOAT_MATH = {
     "exp": "exp",
@@ -90,13 +89,6 @@ def c_type(dtype: str) -> str:
         raise UnsupportedOperatorError(
             f"data type {dtype} has no C equivalent in this backend (supported: {', '.join(C_TYPES)})"
         ) from None
-
-
-def dtype_bytes(dtype: str) -> int:
-    dtype = str(dtype)
-    if dtype == "bool":
-        return 1
-    return int(re.sub(r"\D", "", dtype)) // 8
 
 
 @dataclass(frozen=True)
@@ -328,12 +320,13 @@ class TirToC:
             raise UnsupportedOperatorError(f"kernel {self.fname}: TIR statement {t} is not supported by the C emitter")
 
     def _dma_copy(self, loop) -> str:
-        """``for i: dst[d + i] = src[s + i]`` (same dtype) -> ``stm32dvfs_dma_copy(&dst[d], &src[s], bytes)``.
+        """``for i: dst[d + i] = src[s + i]`` -> ``stm32dvfs_dma_copy(&dst[d], &src[s], bytes)``.
 
         The DAE schedule produces exactly this shape for a DMA access; anything else is a bug."""
         store = loop.body if type(loop).__name__ == "For" else None
         ok = store is not None and type(store).__name__ == "BufferStore" and _is_zero(loop.min)
-        ok = ok and type(store.value).__name__ == "TensorLoad" and _dtype_of(store.value) == _dtype_of(store.value)
+        # a bare load as the stored value: TIR then guarantees source and destination share a dtype
+        ok = ok and type(store.value).__name__ == "TensorLoad"
         if ok:
             i = loop.loop_var
             dst = tvm.sym.detect_linear_equation(store.indices[0], [i])

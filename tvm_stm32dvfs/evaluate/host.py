@@ -52,43 +52,34 @@ def _compile(cmd: list[str], what: str) -> None:
         raise RuntimeError(f"{what} failed to compile:\n{' '.join(cmd)}\n{proc.stderr}")
 
 
-def build_shared_library(sources: CSources) -> Path:
-    """Compile the model into a shared library (cached by content)."""
-    out = _build_dir(sources, "shared")
-    lib = out / "libmodel.so"
-    if lib.exists():
-        return lib
+def _build(sources: CSources, flavour: str, output: str, flags: list[str], extra: list[Path], what: str) -> Path:
+    """Compile ``sources`` (+ ``extra`` files) into ``output`` in a content-addressed cache folder;
+    the folder appears whole (built aside, then renamed), so concurrent builds are safe."""
+    out = _build_dir(sources, flavour)
+    if (out / output).exists():
+        return out / output
     _CACHE.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="build-", dir=_CACHE))
     sources.write(tmp)
-    cmd = [host_compiler(), *CFLAGS, "-shared", "-fPIC", "-I", str(tmp)]
-    cmd += [str(tmp / c) for c in sources.c_files] + ["-o", str(tmp / "libmodel.so"), "-lm"]
-    _compile(cmd, "host model library")
+    cmd = [host_compiler(), *CFLAGS, *flags, "-I", str(tmp)]
+    cmd += [str(tmp / c) for c in sources.c_files] + [str(e) for e in extra] + ["-o", str(tmp / output), "-lm"]
+    _compile(cmd, what)
     try:
         tmp.rename(out)
     except OSError:  # another process built the same sources meanwhile
         shutil.rmtree(tmp, ignore_errors=True)
-    return lib
+    return out / output
+
+
+def build_shared_library(sources: CSources) -> Path:
+    """Compile the model into a shared library (cached by content)."""
+    return _build(sources, "shared", "libmodel.so", ["-shared", "-fPIC"], [], "host model library")
 
 
 def build_sanitized_harness(sources: CSources) -> Path:
     """Compile model + ``runtime/host/harness.c`` into an executable under ASan and UBSan."""
-    out = _build_dir(sources, "sanitized")
-    exe = out / "harness"
-    if exe.exists():
-        return exe
-    _CACHE.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="build-", dir=_CACHE))
-    sources.write(tmp)
     harness = data_dir("runtime") / "host" / "harness.c"
-    cmd = [host_compiler(), *CFLAGS, *SANITIZE, "-I", str(tmp)]
-    cmd += [str(tmp / c) for c in sources.c_files] + [str(harness), "-o", str(tmp / "harness"), "-lm"]
-    _compile(cmd, "sanitized host harness")
-    try:
-        tmp.rename(out)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return exe
+    return _build(sources, "sanitized", "harness", list(SANITIZE), [harness], "sanitized host harness")
 
 
 def run_shared(lib_path: Path, inputs: Sequence[np.ndarray], output_specs) -> list[np.ndarray]:
