@@ -299,3 +299,27 @@ def test_bundled_int8_models_every_granularity_bit_exact(name):
     shape = [int(d) for d in mod["main"].params[0].ty.shape.values]
     inputs = [np.random.default_rng(s).standard_normal(shape).astype(np.float32) for s in range(2)]
     _granularity_sweep(mod, params, inputs, exact=True)
+
+
+def test_float_dense_tiles_exact_sizes_and_outputs():
+    rng = np.random.default_rng(5)
+    g = helper.make_graph([helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1),
+                           helper.make_node("Relu", ["y"], ["z"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 32])],
+                          [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 12])],
+                          [numpy_helper.from_array(rng.standard_normal((12, 32)).astype(np.float32), "w"),
+                           numpy_helper.from_array(rng.standard_normal(12).astype(np.float32), "b")])
+    mod, params = tvm_stm32dvfs.from_onnx(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    fused = tvm_stm32dvfs.transform.stm32dvfs_pipeline(dae=False)(tvm_stm32dvfs.driver._bind_params(mod, params))
+    shapes = {gv.name_hint: dae.kernel_shape(f) for gv, f in fused.functions_items()
+              if isinstance(f, tvm.tirx.PrimFunc) and dae.kernel_shape(f) is not None}
+    assert [(s.op, s.dtype) for s in shapes.values()] == [("dense", "float32")]
+    x = rng.standard_normal((1, 32)).astype(np.float32)
+    ref = tvm_stm32dvfs.build(mod, params=params, dae=False).run_host(x)
+    (name, shape), = shapes.items()
+    assert dae.tile_options(shape, dma=True) == []  # the (K, N) weight slice is strided
+    for option in dae.tile_options(shape):
+        compiled = tvm_stm32dvfs.build(mod, params=params, granularity={name: option.granularity})
+        assert _allocated_bytes(compiled.lowered.kernels[name].func) == option.buffer_bytes, option
+        np.testing.assert_allclose(compiled.run_host(x, sanitize=True), ref, rtol=0, atol=1e-5)
+        assert "stm32dvfs_phase(STM32DVFS_EXECUTE)" in compiled.sources.files["kernels.c"]

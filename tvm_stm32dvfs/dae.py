@@ -33,7 +33,7 @@ DMA_PRAGMA = "pragma_stm32dvfs_dma"
 _ACC_BLOCKS = ("conv2d_acc", "dense_acc")
 _OUT_BLOCKS = {"conv2d_acc": "conv2d_s8", "dense_acc": "dense_s8"}
 #: the reduction blocks of TVM's float legalisations (TOPI) that DAE tiles
-_FLOAT_BLOCKS = ("conv2d_nchw", "group_conv2d_nchw")
+_FLOAT_BLOCKS = ("conv2d_nchw", "group_conv2d_nchw", "matmul")
 DECOUPLED_OPS = ("conv2d", "depthwise_conv2d", "dense")
 
 
@@ -99,6 +99,8 @@ def kernel_shape(func: tirx.PrimFunc) -> KernelShape | None:
     stmt = sch.get(block)
     if name in _FLOAT_BLOCKS:
         writes_output = any(stmt.writes[0].source.same_as(p) for p in func.params)
+        if name == "matmul":
+            return _float_dense_shape(stmt, accumulator=not writes_output)
         return _float_conv_shape(stmt, accumulator=not writes_output)
     op = str(stmt.annotations.get("stm32dvfs.op", ""))
     extents = [int(iv.dom.extent) for iv in stmt.iter_vars]
@@ -115,6 +117,17 @@ def kernel_shape(func: tirx.PrimFunc) -> KernelShape | None:
         strides=tuple(int(v) for v in ann["stm32dvfs.strides"]),
         dilations=tuple(int(v) for v in ann["stm32dvfs.dilations"]),
     )
+
+
+def _float_dense_shape(stmt, accumulator: bool) -> KernelShape | None:
+    """A TOPI float matmul (M, K) x (K, N) with constant-shaped 2-D operands."""
+    ivs = stmt.iter_vars
+    if len(ivs) != 3 or int(ivs[2].iter_type) == 0 or len(stmt.reads) != 2:
+        return None
+    if len(stmt.reads[1].source.ty.shape) != 2:
+        return None
+    _, n, k = (int(iv.dom.extent) for iv in ivs)
+    return KernelShape("dense", 1, 1, n, k, dtype="float32", accumulator=accumulator)
 
 
 def _float_conv_shape(stmt, accumulator: bool) -> KernelShape | None:
@@ -151,6 +164,8 @@ def buffer_bytes(shape: KernelShape, g: Granularity) -> int:
     """Bytes of the tile buffers of ``shape`` at granularity ``g`` (int16 operands and int32 sums,
     or float32 throughout)."""
     acc = g.rows * shape.out_width * g.channels * 4 if shape.accumulator else 0
+    if shape.op == "dense" and shape.dtype == "float32":
+        return shape.reduce_elems * 4 + g.channels * shape.reduce_elems * 4 + acc
     # DMA stages the raw weight slice in SRAM (float tiles already are that raw copy)
     staged = g.channels * shape.reduce_elems if g.dma and shape.dtype == "int8" else 0
     acc += staged
@@ -184,12 +199,15 @@ def phase_events(shape: KernelShape, g: Granularity) -> int:
 def tile_options(shape: KernelShape, max_buffer_bytes: int | None = None, max_options: int = 12,
                  dma: bool = False) -> list[TileOption]:
     """Valid granularities (rows and channels dividing the output), smallest buffers first
-    (with ``dma``, the same tiles with the weight slice brought in by DMA).
+    (with ``dma``, the same tiles with the weight slice brought in by DMA; none for a float dense
+    layer, whose (K, N) weight slice is strided).
 
     Rows are powers of two and the full height; channels the divisors of the output channels
     that are multiples of 2 (SIMD pairs) or the whole. Options over ``max_buffer_bytes`` are
     dropped; so are dominated ones (bigger buffers without fewer phase events).
     """
+    if dma and shape.op == "dense" and shape.dtype == "float32":
+        return []
     rows = [r for r in _divisors(shape.out_rows) if (r & (r - 1)) == 0 or r == shape.out_rows]
     chans = [c for c in _divisors(shape.out_channels) if c % 2 == 0 or c == shape.out_channels]
     options = []
@@ -220,7 +238,7 @@ def decouple(func: tirx.PrimFunc, g: Granularity) -> tirx.PrimFunc:
     sch = s_tir.Schedule(func)
     acc_name, acc = _find_acc_block(sch)
     if shape.dtype == "float32":
-        _decouple_float_conv(sch, acc, g)
+        (_decouple_float_dense if shape.op == "dense" else _decouple_float_conv)(sch, acc, g)
         return sch.mod["main"]
     out = sch.get_sblock(_OUT_BLOCKS[acc_name])
     _inline_epilogue(sch, out)
@@ -298,13 +316,7 @@ def _stage_by_dma(sch, copy, at_loop):
 
 def _decouple_float_conv(sch, acc, g: Granularity) -> None:
     """Float conv: padded input rows and the weight slice per tile, float32 throughout."""
-    root = sch.get_sblock("root")
-    # element-wise epilogue (bias, activation) folded into its last block, computed per tile
-    epilogue = [b for b in sch.get_child_blocks(root) if sch.get(b).name_hint not in ("pad_temp",)
-                and not sch.get(b).same_as(sch.get(acc))]
-    for block in epilogue[:-1]:
-        sch.compute_inline(block)
-    last = sch.get_sblock(sch.get(epilogue[-1]).name_hint) if epilogue else None
+    last = _fold_float_epilogue(sch, acc)  # bias, activation: computed per tile
     nn, oo, yy, xx, rc, ry, rx = sch.get_loops(acc)
     oo_o, oo_i = sch.split(oo, [None, g.channels])
     yy_o, yy_i = sch.split(yy, [None, g.rows])
@@ -320,6 +332,33 @@ def _decouple_float_conv(sch, acc, g: Granularity) -> None:
     sch.annotate(sch.get_loops(pad)[3], PHASE_PRAGMA, ACCESS)
     sch.annotate(dma_loop if dma_loop is not None else sch.get_loops(weights)[3], PHASE_PRAGMA, ACCESS)
     sch.annotate(sch.get_loops(acc)[3], PHASE_PRAGMA, EXECUTE)
+
+
+def _fold_float_epilogue(sch, acc):
+    """Element-wise blocks after a float reduction folded into the last one; returns it (or None)."""
+    root = sch.get_sblock("root")
+    epilogue = [b for b in sch.get_child_blocks(root) if sch.get(b).name_hint not in ("pad_temp",)
+                and not sch.get(b).same_as(sch.get(acc))]
+    for block in epilogue[:-1]:
+        sch.compute_inline(block)
+    return sch.get_sblock(sch.get(epilogue[-1]).name_hint) if epilogue else None
+
+
+def _decouple_float_dense(sch, acc, g: Granularity) -> None:
+    """Float matmul: the input vector once, the weight columns of each channel tile, float32."""
+    last = _fold_float_epilogue(sch, acc)
+    ii, jj, kk = sch.get_loops(acc)
+    jj_o, jj_i = sch.split(jj, [None, g.channels])
+    sch.reorder(jj_o, ii, jj_i, kk)
+    x = sch.cache_read(acc, 0, "global")
+    weights = sch.cache_read(acc, 1, "global")
+    sch.compute_at(weights, jj_o)
+    if last is not None:
+        sch.reverse_compute_at(last, jj_o)
+    sch.decompose_reduction(acc, sch.get_loops(acc)[3])
+    sch.annotate(sch.get_loops(x)[0], PHASE_PRAGMA, ACCESS)
+    sch.annotate(sch.get_loops(weights)[1], PHASE_PRAGMA, ACCESS)
+    sch.annotate(sch.get_loops(acc)[1], PHASE_PRAGMA, EXECUTE)
 
 
 def _decouple_dense(sch, acc, out, g: Granularity) -> None:
