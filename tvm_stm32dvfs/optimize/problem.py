@@ -11,7 +11,7 @@ period is idle in the cheapest mode whose wake-up fits (busy-waiting is always p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Hashable, Mapping, Sequence
 
 State = Hashable
@@ -35,6 +35,8 @@ class IdleMode:
     power_mw: float
     wakeup_us: float = 0.0
     wakeup_energy_uj: float = 0.0
+    #: usable only when the period starts (and idles) in this state: stop mode wakes on HSI
+    requires_state: State | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class PlanProblem:
     idle_modes: tuple[IdleMode, ...] = ()
     busy_power_mw: Mapping[State, float] = field(default_factory=dict)  # busy-wait power per state
     name: str = "problem"
+    #: other states the period may start and idle in; :func:`~.plan.solve` tries each
+    initial_choices: tuple[State, ...] = ()
 
     @property
     def period(self) -> float:
@@ -65,9 +69,18 @@ class PlanProblem:
         return sorted(found, key=repr)
 
     def with_budget(self, budget_us: float, period_us: float | None = None) -> "PlanProblem":
-        from dataclasses import replace
-
         return replace(self, budget_us=budget_us, period_us=period_us)
+
+    def starts(self) -> list["PlanProblem"]:
+        """One problem per state the period may start in (the initial state first)."""
+        others = [s for s in self.initial_choices if s != self.initial_state]
+        return [replace(self, initial_choices=())] + [replace(self, initial_state=s, initial_choices=()) for s in others]
+
+    def max_idle_power_mw(self) -> float:
+        """The highest power any idle option may draw (what dominance pruning must allow for)."""
+        powers = [m.power_mw for m in self.idle_modes]
+        powers += [self.busy_power_mw[s] for s in [self.initial_state, *self.initial_choices] if s in self.busy_power_mw]
+        return max(powers, default=0.0)
 
 
 def idle_energy(problem: PlanProblem, slack_us: float) -> tuple[float, str]:
@@ -80,6 +93,8 @@ def idle_energy(problem: PlanProblem, slack_us: float) -> tuple[float, str]:
     if busy is not None:
         options.append((busy * slack / 1000.0, "busy"))
     for mode in problem.idle_modes:
+        if mode.requires_state is not None and mode.requires_state != problem.initial_state:
+            continue
         if slack >= mode.wakeup_us:
             options.append((mode.power_mw * (slack - mode.wakeup_us) / 1000.0 + mode.wakeup_energy_uj, mode.name))
     if not options:

@@ -34,23 +34,34 @@ def _finish(problem, choice, optimal, solver, start) -> Solution:
 
 
 def prune(problem: PlanProblem) -> PlanProblem:
-    """Drop every candidate that another of the same layer and boundary states beats on both
-    time and energy (it can be in no optimal plan: swapping it keeps every transition)."""
+    """Drop every candidate no optimal plan needs.
+
+    ``c`` is dominated by ``d`` of the same layer and boundary states when ``d`` is no slower
+    and, counting the idle energy the time it saves costs, no costlier:
+    ``d.time <= c.time`` and ``d.energy + p_idle_max * (c.time - d.time) <= c.energy``. Swapping
+    keeps every transition, keeps the plan in budget and every wake-up within the slack, and
+    changes the period's energy by at most ``d.energy - c.energy + p * (c.time - d.time) <= 0``.
+    The plain "slower and costlier" test is not enough: a faster layer buys idle time, which
+    costs the busy-wait power. In (time, energy - p_idle_max * time) this is Pareto dominance.
+    """
+    from collections import defaultdict
     from dataclasses import replace
 
+    power = problem.max_idle_power_mw()
     layers = []
     for cands in problem.layers:
-        kept = []
-        for c in cands:
-            dominated = any(
-                o is not c and o.first_state == c.first_state and o.last_state == c.last_state
-                and o.time_us <= c.time_us and o.energy_uj <= c.energy_uj
-                and (o.time_us < c.time_us or o.energy_uj < c.energy_uj or id(o) < id(c))
-                for o in cands
-            )
-            if not dominated:
-                kept.append(c)
-        layers.append(tuple(kept))
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for i, c in enumerate(cands):
+            groups[(c.first_state, c.last_state)].append(i)
+        keep: set[int] = set()
+        for members in groups.values():
+            adjusted = {i: cands[i].energy_uj - power * cands[i].time_us / 1000.0 for i in members}
+            best = math.inf
+            for i in sorted(members, key=lambda i: (cands[i].time_us, adjusted[i], i)):
+                if adjusted[i] < best:  # every faster one has a higher adjusted energy: undominated
+                    keep.add(i)
+                    best = adjusted[i]
+        layers.append(tuple(c for i, c in enumerate(cands) if i in keep))
     return replace(problem, layers=tuple(layers))
 
 
@@ -140,15 +151,31 @@ def solve_dp(problem: PlanProblem, buckets: int = 2000) -> Solution | None:
     return _finish(problem, choice, False, "dp", start)
 
 
+def _fastest_choice(problem: PlanProblem) -> list[Candidate]:
+    """The plan with the least latency plus return switch (shortest path over states)."""
+    best: dict = {problem.initial_state: (0.0, [])}
+    for cands in problem.layers:
+        new: dict = {}
+        for c in cands:
+            arrive = min(((t + problem.transition(s, c.first_state)[0] + c.time_us, path)
+                          for s, (t, path) in best.items()), key=lambda x: x[0])
+            if c.last_state not in new or arrive[0] < new[c.last_state][0]:
+                new[c.last_state] = (arrive[0], arrive[1] + [c])
+        best = new
+    _, path = min(((t + problem.transition(s, problem.initial_state)[0], path) for s, (t, path) in best.items()),
+                  key=lambda x: x[0])
+    return path
+
+
 def solve_greedy(problem: PlanProblem) -> Solution | None:
     """Start from each layer's fastest candidate, then repeatedly take the swap with the best
     energy saved per microsecond added while the budget holds (a third point of comparison, no
     optimality claim). A swap changes one layer and its two switches: evaluated in O(1)."""
     start = time.perf_counter()
     layers = problem.layers
-    choice = [min(cands, key=lambda c: (c.time_us, c.energy_uj)) for cands in layers]
+    choice = _fastest_choice(problem)
     latency, energy, _ = evaluate(problem, choice)
-    if latency > problem.budget_us + 1e-9:
+    if latency > problem.budget_us + 1e-9 or not math.isfinite(energy):
         return None
 
     def around(layer: int, c: Candidate) -> tuple[float, float]:
