@@ -108,3 +108,24 @@ def test_compile_quantizes_with_a_calibration_file(tmp_path):
     np.savez(bad, input=np.zeros((2, 3, 3), np.float32))
     assert_one_line_error(run_cli("compile", str(ZOO["kws_dscnn"].path), "-o", str(tmp_path / "r"), "--quantize",
                                   str(bad)), r"calibration samples of input 'input' have shape")
+
+
+@pytest.mark.emulator
+def test_plan_prints_the_plan_writes_its_table_and_rejects_an_unreachable_budget(tmp_path, monkeypatch):
+    monkeypatch.setenv("STM32DVFS_CACHE_DIR", str(tmp_path / "cache"))
+    model = str(ZOO["kws_dscnn"].int8_path)
+    out = tmp_path / "planned"
+    proc = run_cli("plan", model, "--latency-ms", "200", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "access state" in proc.stdout and "predicted" in proc.stdout
+    assert "stm32dvfs_model_plan" in (out / "plan.c").read_text()
+    proc = run_cli("plan", model, "--latency-ms", "0.5")
+    assert_one_line_error(proc, r"minimum achievable latency is \d+\.\d+ ms")
+    plot = tmp_path / "front.png"
+    proc = run_cli("plan", model, "--latency-ms", "200", "--pareto", "4", "--plot", str(plot))
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if re.match(r"^│\s+\d", line)]
+    assert len(rows) == 4
+    energies = [float(row.split("│")[3].replace(",", "")) for row in rows]
+    assert all(b <= a for a, b in zip(energies, energies[1:]))
+    assert plot.stat().st_size > 10_000

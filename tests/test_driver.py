@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -96,3 +98,29 @@ def test_generated_c_never_allocates(zoo_model):
     for name, text in compiled.sources.files.items():
         for word in ("malloc", "calloc", "realloc", "free(", "TVMBackendAllocWorkspace", "TVMFFIAny", "DLTensor"):
             assert word not in text, f"{word} in {name}"
+
+
+@pytest.mark.emulator
+def test_build_with_a_latency_budget_plans_annotates_and_emits(int8_model, tmp_path, monkeypatch, rng):
+    from tvm_stm32dvfs.errors import InfeasibleBudgetError
+
+    monkeypatch.setenv("STM32DVFS_CACHE_DIR", str(tmp_path))
+    plain = tvm_stm32dvfs.build(int8_model)
+    with pytest.raises(InfeasibleBudgetError, match=r"minimum achievable latency is (\d+\.\d+) ms") as info:
+        tvm_stm32dvfs.build(int8_model, latency_ms=1e-4)
+    fastest = float(re.search(r"is (\d+\.\d+) ms", str(info.value)).group(1))
+    budgets = (fastest * 1.05, fastest * 3)
+    planned = [tvm_stm32dvfs.build(int8_model, latency_ms=b, period_ms=budgets[-1]) for b in budgets]
+    for budget, compiled in zip(budgets, planned):
+        plan = compiled.plan
+        assert plan.predicted_latency_ms <= budget + 1e-9
+        assert len(plan.choices) == len(compiled.layers)
+        for layer, choice in zip(compiled.layers, plan.choices):
+            assert (layer.access_state, layer.execute_state) == (choice.key.access_state, choice.key.execute_state)
+            assert (layer.granularity or "plain") == choice.key.granularity
+        assert "stm32dvfs_model_plan" in compiled.sources.files["plan.c"]
+        x = rng.standard_normal(plain.inputs[0].shape).astype(np.float32)
+        np.testing.assert_array_equal(compiled.run_host(x), plain.run_host(x))
+    assert planned[1].plan.predicted_energy_uj <= planned[0].plan.predicted_energy_uj
+    with pytest.raises(tvm_stm32dvfs.errors.Stm32DvfsError, match="period"):
+        tvm_stm32dvfs.build(int8_model, latency_ms=10, period_ms=5)

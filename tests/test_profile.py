@@ -26,6 +26,9 @@ def test_profile_covers_every_layer_granularity_phase_and_state(int8_model, tmp_
             assert len(options) >= 2
             phases = {r.phase for r in prof.rows if r.layer == layer and r.granularity != "plain"}
             assert phases == {"access", "execute"}
+            # a decoupled layer starts in access and ends in execute: an odd number of changes
+            assert all(r.switches % 2 == 1 for r in prof.rows if r.layer == layer and r.granularity != "plain")
+        assert all(r.switches == 0 for r in prof.rows if r.layer == layer and r.granularity == "plain")
     # per (layer, granularity, phase): the same instructions at every state, faster at higher clocks
     groups = {}
     for r in prof.rows:

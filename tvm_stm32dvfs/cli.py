@@ -147,6 +147,71 @@ def profile_cmd(
                   f"{len({r.state for r in result.rows})} clock states)")
 
 
+@app.command("plan")
+@_one_line_errors
+def plan_cmd(
+    model: Path = typer.Argument(..., help="ONNX model file (float or int8 QDQ)"),
+    latency_ms: float = typer.Option(..., "--latency-ms", help="latency budget of one inference (ms); with "
+                                     "--pareto the loosest budget of the sweep"),
+    board: str = typer.Option("stm32f746g-disco", "--board", help="target board"),
+    period_ms: Optional[float] = typer.Option(None, "--period-ms", help="one inference every PERIOD ms "
+                                              "(default: the budget); the slack is spent idle"),
+    method: str = typer.Option("dp", "--method", help="solver: dp, z3 or greedy"),
+    pareto: Optional[int] = typer.Option(None, "--pareto", min=2, help="sweep N budgets from the fastest "
+                                         "possible to --latency-ms and print the energy/latency front"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="with --pareto: save the front as an image"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the planned C sources here"),
+    granularities: int = typer.Option(3, "--granularities", min=1, help="DAE tile options per layer"),
+) -> None:
+    """Choose the clock state of every layer phase for minimum energy within a latency budget."""
+    from . import build, from_onnx
+    from .report import pareto_table, plan_table, plot_pareto
+
+    if method not in ("dp", "z3", "greedy"):
+        raise Stm32DvfsError(f"unknown --method {method!r}: use dp, z3 or greedy")
+    if plot is not None and pareto is None:
+        raise Stm32DvfsError("--plot draws the Pareto front: add --pareto N")
+    mod, params = from_onnx(model)
+    if pareto is None:
+        with console.status("profiling in the emulator and solving"):
+            compiled = build(mod, target=f"stm32dvfs-{board}", params=params, model_name=model.stem,
+                             latency_ms=latency_ms, period_ms=period_ms, plan_method=method,
+                             max_granularities=granularities)
+        if output is not None:
+            compiled.export_c(output)
+        plan = compiled.plan
+        console.print(plan_table(compiled, title=f"{model.name} on {board}: DVFS plan within {latency_ms:g} ms"))
+        console.print(f"predicted {plan.predicted_latency_ms:.3f} ms, {plan.predicted_energy_uj:,.1f} uJ per "
+                      f"{plan.period_ms:g} ms period; starts and idles ({plan.idle_mode}) in {plan.initial_state}; "
+                      f"{plan.solver}{' (optimal)' if plan.optimal else ''} in {plan.solve_s:.2f} s"
+                      + (f"; sources: {output}" if output is not None else ""))
+        return
+    from .boards import load
+    from .optimize import pareto_front
+    from .optimize.from_profile import plan_problem
+    from .optimize.plan import minimum_latency_ms
+    from .profile import profile
+
+    b = load(board)
+    with console.status("profiling in the emulator"):
+        compiled = build(mod, target=f"stm32dvfs-{board}", params=params, model_name=model.stem)
+        measured = profile(compiled, b, max_granularities=granularities)
+    problem = plan_problem(measured, b, latency_ms, period_ms)
+    fastest = minimum_latency_ms(problem)
+    if fastest > latency_ms:
+        from .errors import InfeasibleBudgetError
+
+        raise InfeasibleBudgetError(f"--latency-ms {latency_ms:g} is below the minimum achievable latency "
+                                    f"{fastest:.3f} ms of {problem.name}; raise it to at least {fastest:.3f}")
+    budgets = [(fastest + (latency_ms - fastest) * i / (pareto - 1)) * 1000 for i in range(pareto)]
+    with console.status(f"solving {pareto} budgets"):
+        plans = pareto_front(problem, budgets, method)
+    console.print(pareto_table(plans, title=f"{model.name} on {board}: energy vs latency budget"))
+    if plot is not None:
+        plot_pareto(plans, plot, f"{model.stem} on {board}")
+        console.print(f"plot: {plot}")
+
+
 @app.command("boards")
 @_one_line_errors
 def boards_cmd() -> None:

@@ -35,6 +35,8 @@ class CompiledModel:
     model_name: str = "model"
     #: the bound Relax module it was built from (to rebuild it at other DAE granularities)
     source_mod: tvm.IRModule | None = field(default=None, repr=False, compare=False)
+    #: the DVFS plan (a DvfsPlan) when built with a latency budget, else None
+    plan: object = field(default=None, repr=False, compare=False)
 
     # ------------------------------------------------------------- figures
     @property
@@ -163,6 +165,10 @@ def build(
     model_name: str = "model",
     dae: bool = True,
     granularity=None,
+    latency_ms: float | None = None,
+    period_ms: float | None = None,
+    plan_method: str = "dp",
+    max_granularities: int = 3,
 ) -> CompiledModel:
     """Compile a Relax module (from :func:`tvm_stm32dvfs.from_onnx`) for an STM32 target.
 
@@ -170,12 +176,55 @@ def build(
     resolved :class:`tvm.target.Target`. ``dae``: split int8 convolutions and dense layers into
     decoupled access/execute tiles (False keeps the plain kernels, the TinyEngine-style
     baseline); ``granularity``: see :class:`~tvm_stm32dvfs.transform.DecoupleAccessExecute`.
+
+    ``latency_ms``: plan the clocks. The model is profiled in the emulator (plain and at up to
+    ``max_granularities`` DAE tiles per layer), the minimum-energy plan within the budget is
+    solved (``plan_method``: dp, z3 or greedy; the period defaults to the budget), annotated on
+    the PrimFuncs by :class:`~tvm_stm32dvfs.transform.AnnotateDvfs` and emitted as the C plan
+    table (plan.c); ``CompiledModel.plan`` holds it. An unreachable budget raises
+    :class:`~tvm_stm32dvfs.errors.InfeasibleBudgetError` with the minimum achievable latency.
     """
     board = board_of_target(target)
     if not isinstance(mod, tvm.IRModule):
         raise Stm32DvfsError(f"build() takes a tvm.IRModule (from tvm_stm32dvfs.from_onnx), got {type(mod).__name__}")
+    if latency_ms is not None:
+        return _build_planned(mod, board, params, model_name, dae, granularity, latency_ms, period_ms, plan_method,
+                              max_granularities)
     mod = _bind_params(mod, params)
     transforms = [DecoupleAccessExecute(granularity)] if dae else []
     lowered = lower(mod, tir_transforms=transforms)
     sources = emit_sources(lowered, model_name=model_name, board=board)
     return CompiledModel(board=board, lowered=lowered, sources=sources, model_name=model_name, source_mod=mod)
+
+
+def _build_planned(mod, board_name, params, model_name, dae, granularity, latency_ms, period_ms, method,
+                   max_granularities) -> CompiledModel:
+    from dataclasses import replace
+
+    from .boards import load
+    from .optimize import solve
+    from .optimize.from_profile import PLAIN, plan_problem
+    from .profile import profile
+    from .transform import AnnotateDvfs
+
+    if not latency_ms > 0:
+        raise Stm32DvfsError(f"latency budget {latency_ms} ms: give a positive --latency-ms")
+    if period_ms is not None and period_ms < latency_ms:
+        raise Stm32DvfsError(f"period {period_ms} ms is shorter than the latency budget {latency_ms} ms: "
+                             "the period must be at least the budget")
+    first = build(mod, f"stm32dvfs-{board_name}", params, model_name, dae=dae, granularity=granularity)
+    board = load(board_name)
+    measured = profile(first, board, max_granularities=max_granularities if dae else 0)
+    if not dae:  # the plan may only pick clock states for the plain kernels
+        measured = replace(measured, rows=tuple(r for r in measured.rows if r.granularity == PLAIN))
+    problem = plan_problem(measured, board, latency_ms, period_ms)
+    plan = solve(problem, method)
+    lowered = lower(first.source_mod, tir_transforms=[AnnotateDvfs(plan), DecoupleAccessExecute()])
+    for layer, choice in zip(lowered.layers, plan.choices):
+        want = None if choice.key.granularity == PLAIN else choice.key.granularity
+        if layer.granularity != want or layer.access_state != choice.key.access_state:
+            raise AssertionError(f"layer {layer.name}: built {layer.granularity}/{layer.access_state}, "
+                                 f"planned {choice.key}")
+    sources = emit_sources(lowered, model_name=model_name, board=board_name, plan_initial_state=plan.initial_state)
+    return CompiledModel(board=board_name, lowered=lowered, sources=sources, model_name=model_name,
+                         source_mod=first.source_mod, plan=plan)

@@ -59,3 +59,15 @@ __all__ = [
     "ResourceLimitError",
     "ToolchainError",
 ]
+
+
+def _register_with_tvm_ffi() -> None:
+    """Keep the type of an error raised inside a TVM pass: without registration, tvm_ffi turns
+    a Python exception crossing the FFI boundary into a plain RuntimeError."""
+    import tvm_ffi
+
+    for cls in [Stm32DvfsError, *Stm32DvfsError.__subclasses__()]:
+        tvm_ffi.register_error(cls.__name__, cls)
+
+
+_register_with_tvm_ffi()

@@ -111,6 +111,8 @@ class Kernel:
     scratch: tuple[ScratchBuffer, ...]
     macs: int
     granularity: str | None = None  # DAE tile (rows x channels) when decoupled
+    access_state: str | None = None  # DVFS plan (AnnotateDvfs): ClockState ids, None when unplanned
+    execute_state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,8 @@ class Layer:
     weight_bytes: int
     activation_bytes: int
     granularity: str | None = None  # DAE tile (rows x channels), None for a plain kernel
+    access_state: str | None = None  # the DVFS plan's clock state ids, None without a plan
+    execute_state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -426,8 +430,9 @@ def lower(mod: tvm.IRModule, tir_transforms: Sequence[tvm.transform.Pass] = ()) 
                 tuples[b.var.__hash__()] = tuple(outs)
             if kname not in kernels:
                 f = flat[kname]
-                g = f.attrs["stm32dvfs.granularity"] if f.attrs is not None and "stm32dvfs.granularity" in f.attrs else None
-                kernels[kname] = Kernel(kname, f, arena_scratch(f), count_macs(f), str(g) if g is not None else None)
+                attr = lambda key: str(f.attrs[key]) if f.attrs is not None and key in f.attrs else None  # noqa: E731
+                kernels[kname] = Kernel(kname, f, arena_scratch(f), count_macs(f), attr("stm32dvfs.granularity"),
+                                        attr("stm32dvfs.access_state"), attr("stm32dvfs.execute_state"))
             steps.append(Step(kname, args, tuple(outs)))
         elif vt == "TupleGetItem":
             src = tuples.get(value.tuple_value.__hash__())
@@ -505,6 +510,8 @@ def _layers(steps, kernels, tensors) -> list[Layer]:
                 weight_bytes=sum(t.nbytes for t in consts),
                 activation_bytes=sum(t.nbytes for t in acts) + sum(t.nbytes for t in outs),
                 granularity=kernels[s.kernel].granularity,
+                access_state=kernels[s.kernel].access_state,
+                execute_state=kernels[s.kernel].execute_state,
             )
         )
     return layers

@@ -27,6 +27,7 @@ from .evaluate.cycles import load_cycle_model
 from .evaluate.emulator import emulate, memory_map
 
 PHASES = ("access", "execute", "plain")
+PROFILE_FORMAT = 2  # bumped when the rows change meaning: old cache entries are ignored
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class PhaseCost:
     cycles: float
     time_us: float
     energy_uj: float
+    #: access <-> execute changes in this layer at this granularity (0 for a plain kernel)
+    switches: int = 0
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ def cache_key(compiled, board: Board, max_granularities: int) -> str:
     for name in sorted(compiled.sources.files):
         digest.update(name.encode() + compiled.sources.files[name].encode())
     digest.update(Path(board.data.path).read_bytes())
-    digest.update(f"{__version__}/{max_granularities}".encode())
+    digest.update(f"{__version__}/{PROFILE_FORMAT}/{max_granularities}".encode())
     return digest.hexdigest()[:32]
 
 
@@ -150,7 +153,7 @@ def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable
                 cycles = model.cycles(classes, reads, state.wait_states)
                 rows.append(PhaseCost(layer, variant.layers[layer].name, granularity, phase, state.id, state.hz,
                                       instructions, reads, cycles, cycles / (state.hz / 1e6),
-                                      board.energy_uj(state, cycles)))
+                                      board.energy_uj(state, cycles), run.switches.get(layer, 0)))
         if progress is not None:
             progress(done + 1, len(builds))
     result = Profile(board.name, compiled.model_name, tuple(rows))

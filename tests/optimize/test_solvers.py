@@ -55,6 +55,26 @@ def test_energy_never_rises_when_the_budget_is_relaxed():
     energies = [p.predicted_energy_uj for p in plans]
     assert all(b <= a + 1e-6 for a, b in zip(energies, energies[1:]))
     assert all(p.predicted_latency_ms <= p.budget_ms + 1e-12 for p in plans)
+    assert len({p.period_ms for p in plans}) == 1
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10_000))
+def test_exact_optimum_never_rises_when_the_budget_is_relaxed_at_a_fixed_period(seed):
+    """The property itself, without pareto_front's envelope: Z3's proven optima."""
+    problem = synthetic_problem(4, 5, 3, seed=seed, integer=True, slack=1.0)
+    fastest = problem.budget_us
+    period = 3 * fastest + 20
+    energies = []
+    for factor in (1.0, 1.5, 2.0, 3.0):
+        try:
+            plan = solve(problem.with_budget(fastest * factor, period), "z3", time_limit_s=30)
+        except InfeasibleBudgetError:
+            energies.append(float("inf"))
+            continue
+        assert plan.optimal
+        energies.append(plan.predicted_energy_uj)
+    assert all(b <= a + 1e-9 for a, b in zip(energies, energies[1:]))
 
 
 def test_infeasible_budget_states_the_minimum():

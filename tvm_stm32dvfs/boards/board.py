@@ -72,6 +72,16 @@ class Board:
         different bands trade speed, flash stalls, voltage and PLL relocks against each other."""
         return list(self._candidates)
 
+    def stop_wakeup_state(self) -> ClockState:
+        """The state the MCU runs in after waking from Stop: HSI, undivided (the F4/F7/H7 wake-up
+        clock; on L4 STOPWUCK selects HSI over MSI, which the runtime sets)."""
+        for s in self._states:
+            if s.source == "HSI" and s.ahb_prescaler == 1:
+                return s
+        from ..errors import BoardDataError
+
+        raise BoardDataError(f"board {self.name} has no HSI state to wake from Stop in")
+
     def max_state(self) -> ClockState:
         return self._states[-1]
 

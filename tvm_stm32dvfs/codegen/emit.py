@@ -14,9 +14,11 @@ from ..resources import data_dir, templates
 from .tir_to_c import CFunction, c_type, emit_function, helper_definitions
 
 #: Headers the model sources include from the runtime folder.
-RUNTIME_HEADERS = ("stm32dvfs_status.h", "stm32dvfs_qnn.h", "stm32dvfs_dsp.h", "stm32dvfs_runtime.h")
-#: Runtime sources compiled with every model (phase hooks).
-RUNTIME_SOURCES = ("stm32dvfs_runtime.c", "stm32dvfs_dma.c")
+RUNTIME_HEADERS = ("stm32dvfs_status.h", "stm32dvfs_qnn.h", "stm32dvfs_dsp.h", "stm32dvfs_runtime.h",
+                   "stm32dvfs_plan.h")
+#: Runtime sources compiled with every model (phase hooks, the plan handler).
+RUNTIME_SOURCES = ("stm32dvfs_runtime.c", "stm32dvfs_dma.c", "stm32dvfs_plan.c")
+_CLOCK_SOURCES = {"HSI": 0, "HSE": 1, "MSI": 2, "PLL": 3}
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,49 @@ def _arg_expr(lowered: LoweredModel, name: str, written: bool) -> str:
     return f"({ct}*)ARENA({lowered.arena_offsets[name]}u)"
 
 
-def emit_sources(lowered: LoweredModel, model_name: str = "model", board: str = "host") -> CSources:
-    """Render the model's C sources."""
+def _plan_context(lowered: LoweredModel, board: str, initial_state: str | None) -> dict | None:
+    """The plan table of a model whose layers carry AnnotateDvfs' states (None without a plan).
+
+    The states are printed as the plan names them; nothing here chooses one."""
+    layers = lowered.layers
+    planned = [layer.access_state is not None for layer in layers]
+    if not any(planned):
+        return None
+    if not all(planned):
+        missing = [layer.name for layer in layers if layer.access_state is None]
+        raise AssertionError(f"layers without a DVFS plan: {', '.join(missing[:5])}")
+    from ..boards import load
+
+    spec = load(board)
+    scales = [s.name for s in spec.data.scales]
+    ids = [initial_state] if initial_state is not None else []
+    for layer in layers:
+        ids += [layer.access_state, layer.execute_state]
+    order = list(dict.fromkeys(ids))
+    if len(order) > 255:
+        raise AssertionError("a plan with more than 255 clock states")
+    states = []
+    for state_id in order:
+        s = spec.state(state_id)
+        states.append({
+            "id": s.id, "hz": int(round(s.hz)), "source": _CLOCK_SOURCES[s.source],
+            "pll_source": _CLOCK_SOURCES.get(s.pll_source or "HSI", 0), "pll_m": s.pll_m or 0, "pll_n": s.pll_n or 0,
+            "pll_p": s.pll_p or 0, "ahb": s.ahb_prescaler, "scale": scales.index(s.scale),
+            "overdrive": int(bool(s.overdrive)), "wait_states": s.wait_states,
+        })
+    index = {state_id: i for i, state_id in enumerate(order)}
+    return {
+        "states": states,
+        "layers": [{"name": layer.name, "granularity": layer.granularity, "access": index[layer.access_state],
+                    "execute": index[layer.execute_state]} for layer in layers],
+        "initial": index[initial_state if initial_state is not None else layers[0].access_state],
+    }
+
+
+def emit_sources(lowered: LoweredModel, model_name: str = "model", board: str = "host",
+                 plan_initial_state: str | None = None) -> CSources:
+    """Render the model's C sources (with plan.c when its layers carry a DVFS plan;
+    ``plan_initial_state`` is the state the plan's period starts in)."""
     functions: list[CFunction] = []
     helpers: set[str] = set()
     by_name: dict[str, CFunction] = {}
@@ -149,11 +192,14 @@ def emit_sources(lowered: LoweredModel, model_name: str = "model", board: str = 
         "helpers": helper_definitions(helpers),
         "weights": weights,
     }
+    plan = _plan_context(lowered, board, plan_initial_state)
+    ctx["has_plan"] = plan is not None
     env = templates()
-    files = {
-        out: env.get_template(f"{out}.j2").render(**ctx)
-        for out in ("model.h", "model.c", "kernels.h", "kernels.c", "weights.h", "weights.c")
-    }
+    outs = ["model.h", "model.c", "kernels.h", "kernels.c", "weights.h", "weights.c"]
+    if plan is not None:
+        ctx.update(plan)
+        outs.append("plan.c")
+    files = {out: env.get_template(f"{out}.j2").render(**ctx) for out in outs}
     runtime_include = data_dir("runtime") / "include"
     for header in RUNTIME_HEADERS:
         files[header] = (runtime_include / header).read_text()

@@ -99,6 +99,9 @@ class EmulatedRun:
     memory: dict[tuple[int, str, str, str], int] = field(default_factory=dict)
     #: executed instructions per (layer, phase) and class (INSTRUCTION_CLASSES)
     classes: dict[tuple[int, str], dict[str, int]] = field(default_factory=dict)
+    #: per layer, how often its phase changed between access and execute (a DVFS plan with two
+    #: states for the layer switches the clock that many times)
+    switches: dict[int, int] = field(default_factory=dict)
 
     def layer_instructions(self, layer: int) -> int:
         return sum(n for (lay, _), n in self.by_phase.items() if lay == layer)
@@ -257,8 +260,14 @@ class Emulator:
             def on_layer(_uc, _address, _size, _data):
                 state["key"] = (int(_uc.reg_read(arm.UC_ARM_REG_R0)), "plain")
 
+            switches: Counter = Counter()
+
             def on_phase(_uc, _address, _size, _data):
-                state["key"] = (state["key"][0], PHASES.get(int(_uc.reg_read(arm.UC_ARM_REG_R0)), "plain"))
+                layer, before = state["key"]
+                after = PHASES.get(int(_uc.reg_read(arm.UC_ARM_REG_R0)), "plain")
+                if {before, after} == {"access", "execute"}:
+                    switches[layer] += 1
+                state["key"] = (layer, after)
 
             hooks = [
                 uc.hook_add(UC_HOOK_BLOCK, on_block),
@@ -302,7 +311,7 @@ class Emulator:
             per = classes.setdefault((layer, phase), Counter())
             for name, n in zip(INSTRUCTION_CLASSES, self.block_classes(address, block_size)):
                 per[name] += n * times
-        return outputs, classes, memory
+        return outputs, classes, memory, dict(switches)
 
 
 def _page_up(n: int) -> int:
@@ -319,7 +328,7 @@ def emulate(compiled, x, core: str = "cortex-m7", memory: MemoryMap = MemoryMap(
     arrays = compiled._input_arrays(x)
     elf = cross_compile(compiled.sources, core=core, memory=memory)
     emu = Emulator(elf, memory=memory, core=core)
-    outputs, classes, accesses = emu.run_model(arrays, [(o.shape, o.dtype) for o in compiled.outputs],
+    outputs, classes, accesses, switches = emu.run_model(arrays, [(o.shape, o.dtype) for o in compiled.outputs],
                                                count_memory=count_memory, regions=regions)
     by_phase = {key: sum(per.values()) for key, per in classes.items()}
     return EmulatedRun(
@@ -328,6 +337,7 @@ def emulate(compiled, x, core: str = "cortex-m7", memory: MemoryMap = MemoryMap(
         by_phase=by_phase,
         memory=dict(accesses),
         classes={key: dict(per) for key, per in classes.items()},
+        switches=switches,
     )
 
 

@@ -36,6 +36,11 @@ def _min_latency(problem: PlanProblem) -> float:
     return min(min_latency_us(p) for p in problem.starts())
 
 
+def minimum_latency_ms(problem: PlanProblem) -> float:
+    """The fastest inference any plan achieves (over every start state), in ms."""
+    return _min_latency(problem) / 1000
+
+
 def _infeasible(problem: PlanProblem) -> InfeasibleBudgetError:
     fastest = _min_latency(problem)
     return InfeasibleBudgetError(
@@ -88,14 +93,18 @@ def solve(problem: PlanProblem, method: str = "z3", time_limit_s: float = 10.0, 
 
 def pareto_front(problem: PlanProblem, budgets_us: Sequence[float], method: str = "dp",
                  time_limit_s: float = 10.0) -> list[DvfsPlan]:
-    """One plan per budget (the period follows the budget), infeasible budgets left out; the
-    energy never rises as the budget is relaxed (checked)."""
-    start = time.perf_counter()
-    plans = []
+    """One plan per feasible budget, loosest last, at one period for all (the problem's, else
+    the largest budget), so the energies compare: the energy of one period never rises as the
+    budget is relaxed. A plan of a tighter budget also meets a looser one; where a discretised
+    solver finds a costlier plan for the looser budget, the tighter budget's plan is kept."""
+    period = problem.period_us if problem.period_us is not None else max(budgets_us)
+    plans: list[DvfsPlan] = []
     for budget in sorted(budgets_us):
         try:
-            plans.append(solve(problem.with_budget(budget), method, time_limit_s))
+            plan = solve(problem.with_budget(budget, period), method, time_limit_s)
         except InfeasibleBudgetError:
             continue
-    del start
+        if plans and plans[-1].predicted_energy_uj < plan.predicted_energy_uj:
+            plan = replace(plans[-1], budget_ms=budget / 1000)
+        plans.append(plan)
     return plans

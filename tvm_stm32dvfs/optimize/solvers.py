@@ -94,58 +94,96 @@ def brute_force(problem: PlanProblem) -> Solution:
 
 
 def solve_dp(problem: PlanProblem, buckets: int = 2000) -> Solution | None:
-    """Exact DP over (layer, last state, time bucket); times rounded up to buckets of
-    budget / ``buckets``, so it may miss plans within (layers + 1) buckets of the budget."""
+    """Exact DP over (layer, clock state, time bucket).
+
+    Each layer is two vectorised steps: the switch into every first state (a shifted minimum
+    per pair of states), then every candidate at once (one gather of candidates x buckets).
+    Switch and candidate times are each rounded *up* to buckets of budget / ``buckets``, so a
+    plan found is never over budget, and the DP may miss plans within 2 x layers + 1 buckets of
+    it (then the fastest plan is returned when it fits).
+    """
     start = time.perf_counter()
     states = problem.states()
     index = {s: i for i, s in enumerate(states)}
     n = len(states)
     delta = problem.budget_us / buckets
+    width = buckets + 1
     inf = np.inf
-    cost = np.full((n, buckets + 1), inf)
-    cost[index[problem.initial_state], 0] = 0.0
-    back = []  # per layer: (candidate index, previous state index) for each (state, bucket)
+    switch_shift = np.zeros((n, n), dtype=np.int64)
+    switch_energy = np.zeros((n, n))
+    for pi, p in enumerate(states):
+        for fi, f in enumerate(states):
+            if p != f and (p, f) in problem.transitions:
+                t, e = problem.transition(p, f)
+                switch_shift[pi, fi] = math.ceil(t / delta - 1e-9)
+                switch_energy[pi, fi] = e
+            elif p != f:
+                switch_shift[pi, fi] = width  # no such switch
+    # a state's costs live in the right half of a row of 2 x width; the left half is inf, so
+    # "bucket b - shift" is a plain index even where it falls below 0 (shifts are capped at width)
+    columns = np.arange(width)
+    cap = np.minimum(switch_shift, width)
+    switch_index = (np.arange(n)[:, None, None] * 2 * width + width + columns[None, None, :]
+                    - cap[:, :, None])  # (previous, first, bucket)
+    padded = np.full((n, 2 * width), inf)
+    padded[index[problem.initial_state], width] = 0.0
+    arrive_padded = np.full((n, 2 * width), inf)
+    back = []  # per layer: costs before it and after its switch stage (argmins are recomputed on the way back)
     for cands in problem.layers:
-        new = np.full((n, buckets + 1), inf)
-        arg_c = np.full((n, buckets + 1), -1, dtype=np.int32)
-        arg_p = np.full((n, buckets + 1), -1, dtype=np.int32)
-        for ci, c in enumerate(cands):
-            j = index[c.last_state]
-            for pi, p in enumerate(states):
-                row = cost[pi]
-                if not np.isfinite(row).any():
-                    continue
-                t, e = problem.transition(p, c.first_state)
-                shift = math.ceil((t + c.time_us) / delta - 1e-9)
-                if shift > buckets:
-                    continue
-                moved = np.full(buckets + 1, inf)
-                moved[shift:] = row[: buckets + 1 - shift] + e + c.energy_uj
-                better = moved < new[j]
-                new[j][better] = moved[better]
-                arg_c[j][better] = ci
-                arg_p[j][better] = pi
-        back.append((arg_c, arg_p))
-        cost = new
+        before = padded.copy()
+        # 1. switch from every state into every first state: min over the previous state
+        arrive_padded[:, width:] = (padded.ravel().take(switch_index) + switch_energy[:, :, None]).min(axis=0)
+        # 2. every candidate at once: value[c, b] = arrive[first(c), b - shift(c)] + energy(c)
+        first = np.array([index[c.first_state] for c in cands])
+        last = np.array([index[c.last_state] for c in cands])
+        shift = np.minimum([math.ceil(c.time_us / delta - 1e-9) for c in cands], width)
+        energy = np.array([c.energy_uj for c in cands])
+        source = (first * 2 * width + width - shift)[:, None] + columns[None, :]
+        value = arrive_padded.ravel().take(source) + energy[:, None]
+        # per last state the cheapest: candidates grouped into a (last, slot, bucket) block
+        order = np.argsort(last, kind="stable")
+        counts = np.bincount(last, minlength=n)
+        slot = np.empty(len(cands), dtype=np.int64)
+        slot[order] = np.arange(len(cands)) - np.repeat(np.cumsum(counts) - counts, counts)
+        block = np.full((n, counts.max(), width), inf)
+        block[last, slot] = value
+        padded[:, width:] = block.min(axis=1)
+        back.append((before, arrive_padded.copy(), first, last, shift, energy))
+    cost = padded[:, width:]
     best = None
     for si, s in enumerate(states):
-        bt, be = problem.transition(s, problem.initial_state)
+        bt, be = problem.transition(s, problem.initial_state) if s == problem.initial_state or \
+            (s, problem.initial_state) in problem.transitions else (inf, inf)
         for b in np.nonzero(np.isfinite(cost[si]))[0]:
             idle, _ = idle_energy(problem, problem.period - b * delta - bt)
             total = cost[si, b] + be + idle
             if np.isfinite(total) and (best is None or total < best[0]):
                 best = (total, si, int(b))
     if best is None:
+        # rounding every step up can lose plans near the budget: the fastest plan is still an
+        # answer when it fits
+        fastest = _fastest_choice(problem)
+        latency, energy_uj, _ = evaluate(problem, fastest)
+        if latency <= problem.budget_us + 1e-9 and math.isfinite(energy_uj):
+            return _finish(problem, fastest, False, "dp", start)
         return None
     _, si, b = best
     choice = []
     for layer in range(len(problem.layers) - 1, -1, -1):
-        arg_c, arg_p = back[layer]
-        ci, pi = int(arg_c[si, b]), int(arg_p[si, b])
-        c = problem.layers[layer][ci]
-        t, _ = problem.transition(states[pi], c.first_state)
-        b -= math.ceil((t + c.time_us) / delta - 1e-9)
-        choice.append(c)
+        before, arrive_padded, first, last, shift, energy = back[layer]
+        target = cost[si, b]
+        # the candidate (ending in si at bucket b) and the switch into it that reached ``target``:
+        # the same additions as the forward pass, so the minima compare equal
+        value = np.where(last == si, arrive_padded[first, width + b - shift] + energy, inf)
+        ci = int(np.argmin(value))
+        assert value[ci] == target, "DP backtracking lost its path"
+        b -= int(shift[ci])
+        fi = int(first[ci])
+        via = before[np.arange(n), width + b - cap[:, fi]] + switch_energy[:, fi]
+        pi = int(np.argmin(via))
+        b -= int(cap[pi, fi])
+        choice.append(problem.layers[layer][ci])
+        cost = before[:, width:]
         si = pi
     choice.reverse()
     return _finish(problem, choice, False, "dp", start)

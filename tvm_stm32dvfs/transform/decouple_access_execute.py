@@ -20,7 +20,8 @@ class DecoupleAccessExecute:
 
     ``granularity``: None (per kernel, the fewest phase events within ``max_buffer_bytes``), one
     :class:`~tvm_stm32dvfs.dae.Granularity` for every kernel it divides, a mapping from PrimFunc
-    name to granularity, or a callable ``(name, KernelShape) -> Granularity``. Decoupled
+    name to granularity, or a callable ``(name, KernelShape) -> Granularity``. A function
+    planned by :class:`AnnotateDvfs` keeps its planned tile (or stays plain). Decoupled
     functions get the attributes ``stm32dvfs.dae`` (True) and ``stm32dvfs.granularity``.
     """
 
@@ -47,7 +48,12 @@ class DecoupleAccessExecute:
             shape = dae.kernel_shape(func)
             if shape is None or shape.op not in dae.DECOUPLED_OPS:
                 continue
-            g = self._choose(gv.name_hint, shape)
+            if func.attrs is not None and "stm32dvfs.access_state" in func.attrs:
+                # planned by AnnotateDvfs: its tile, or plain when the plan keeps the kernel whole
+                planned = "stm32dvfs.granularity" in func.attrs
+                g = dae.Granularity.parse(str(func.attrs["stm32dvfs.granularity"])) if planned else None
+            else:
+                g = self._choose(gv.name_hint, shape)
             if g is None:
                 continue
             new = dae.decouple(func, g)

@@ -1,0 +1,100 @@
+"""The plan problem of a compiled model on a board: candidates from its :class:`Profile`, switch
+costs from the board's transition model, idle options from its sleep and stop figures.
+
+Per layer the candidates are the plain kernel at every profiled state (so every fixed-clock
+baseline lies inside the search space) and, per DAE granularity, every (access state, execute
+state) pair. A decoupled layer starts in its access phase and alternates; the profile counts the
+access <-> execute changes ``n`` of each granularity, so a pair of distinct states costs
+``ceil(n/2)`` switches access -> execute and ``floor(n/2)`` back, charged inside the layer.
+Candidate keys are :class:`LayerChoice` values; states are ``ClockState.id`` strings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+from ..boards import Board
+from ..profile import Profile
+from .problem import Candidate, IdleMode, PlanProblem
+
+PLAIN = "plain"
+
+
+@dataclass(frozen=True, order=True)
+class LayerChoice:
+    """What a plan says of one layer: the DAE tile ("plain": not decoupled) and the clock state
+    of its access and execute phases (equal for a plain kernel)."""
+
+    granularity: str
+    access_state: str
+    execute_state: str
+
+
+def plan_problem(profile: Profile, board: Board, budget_ms: float, period_ms: float | None = None) -> PlanProblem:
+    """The problem of one inference of ``profile``'s model within ``budget_ms``, repeated every
+    ``period_ms`` (default: the budget), idling between inferences as cheaply as the board allows."""
+    if profile.board != board.name:
+        raise ValueError(f"profile of board {profile.board} used with board {board.name}")
+    if period_ms is not None and period_ms < budget_ms:
+        raise ValueError(f"period {period_ms} ms is shorter than the latency budget {budget_ms} ms")
+    rows: dict[tuple[int, str, str], dict[str, tuple[float, float]]] = defaultdict(dict)
+    switches: dict[tuple[int, str], int] = {}
+    for r in profile.rows:
+        rows[(r.layer, r.granularity, r.phase)][r.state] = (r.time_us, r.energy_uj)
+        switches[(r.layer, r.granularity)] = r.switches
+    state_ids = sorted({r.state for r in profile.rows}, key=lambda i: board.state(i).hz)
+    clock = {i: board.state(i) for i in state_ids}
+    wake = board.stop_wakeup_state()
+    clock.setdefault(wake.id, wake)
+    transitions = {}
+    for a in clock:
+        for b in clock:
+            if a != b:
+                t = board.transition(clock[a], clock[b])
+                transitions[(a, b)] = (t.time_us, t.energy_uj)
+
+    layers = []
+    for layer in sorted({r.layer for r in profile.rows}):
+        cands: list[Candidate] = []
+        for s, (t, e) in rows[(layer, PLAIN, "plain")].items():
+            cands.append(Candidate(layer, LayerChoice(PLAIN, s, s), s, s, t, e))
+        for g in profile.layer_options(layer):
+            if g == PLAIN:
+                continue
+            access, execute = rows[(layer, g, "access")], rows[(layer, g, "execute")]
+            n = switches[(layer, g)]
+            for a, (ta, ea) in access.items():
+                for x, (tx, ex) in execute.items():
+                    t, e = ta + tx, ea + ex
+                    last = a
+                    if a != x and n:
+                        forth, back = transitions[(a, x)], transitions[(x, a)]
+                        up, down = math.ceil(n / 2), n // 2
+                        t += up * forth[0] + down * back[0]
+                        e += up * forth[1] + down * back[1]
+                        last = x if n % 2 else a
+                    elif n % 2:
+                        last = x
+                    cands.append(Candidate(layer, LayerChoice(g, a, x), a, last, t, e))
+        layers.append(tuple(cands))
+
+    idle = [IdleMode("sleep", board.sleep_power_mw(clock[s]), board.wakeup_us("sleep", clock[s]), requires_state=s)
+            for s in clock]
+    stop_wakeup = board.wakeup_us("stop")
+    # waking from Stop runs the regulator and HSI up: charged at the HSI run power (estimate)
+    idle.append(IdleMode("stop", board.stop_power_mw(), stop_wakeup, board.run_power_mw(wake) * stop_wakeup / 1000,
+                         requires_state=wake.id))
+    fastest = state_ids[-1]
+    return PlanProblem(
+        layers=tuple(layers),
+        transitions=transitions,
+        initial_state=fastest,
+        budget_us=budget_ms * 1000,
+        period_us=None if period_ms is None else period_ms * 1000,
+        idle_modes=tuple(idle),
+        busy_power_mw={s: board.run_power_mw(c) for s, c in clock.items()},
+        name=f"{profile.model} on {board.name}",
+        initial_choices=tuple(clock),
+    )
