@@ -87,3 +87,4 @@ def test_bad_arguments(profile):
     other = tvm_stm32dvfs.boards.load("nucleo-f411re")
     with pytest.raises(ValueError, match="board"):
         plan_problem(profile, other, budget_ms=10)
+

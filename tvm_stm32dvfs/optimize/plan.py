@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from ..errors import InfeasibleBudgetError, SolverLimitError
+from ..errors import InfeasibleBudgetError
 from .problem import Candidate, PlanProblem, check_plan
-from .solvers import Solution, min_latency_us, prune, solve_dp, solve_greedy, solve_z3
+from .solvers import Solution, bound_prune, min_latency_us, prune, solve_dp, solve_greedy, solve_z3
 
 
 @dataclass(frozen=True)
@@ -52,12 +52,13 @@ def _infeasible(problem: PlanProblem) -> InfeasibleBudgetError:
 def _solve_one(problem: PlanProblem, method: str, time_limit_s: float, buckets: int) -> Solution | None:
     pruned = prune(problem)
     if method == "z3":
-        solution = solve_z3(pruned, time_limit_s)
-        if solution is None and solve_dp(pruned, buckets) is not None:
-            raise SolverLimitError(
-                f"Z3 found no proven-optimal plan for {problem.name} within {time_limit_s:g} s; raise the time "
-                "limit or use the DP solver (method='dp')")
-        return solution
+        # the DP's plan seeds the bound: candidates that cannot beat it go, and Z3 then proves
+        # it optimal or finds a cheaper one
+        incumbent = solve_dp(pruned, buckets)
+        if incumbent is not None:
+            pruned = bound_prune(pruned, incumbent.energy_uj)
+            incumbent = replace(incumbent, choice=incumbent.choice)
+        return solve_z3(pruned, time_limit_s, incumbent=incumbent)
     if method == "dp":
         return solve_dp(pruned, buckets)
     if method == "greedy":

@@ -65,6 +65,61 @@ def prune(problem: PlanProblem) -> PlanProblem:
     return replace(problem, layers=tuple(layers))
 
 
+def _min_over_paths(problem: PlanProblem, weight) -> tuple[list[dict], list[dict]]:
+    """Per layer, the least total ``weight`` (of candidates and switches, ignoring every other
+    limit) of reaching each first state before it, and of finishing from each last state after it
+    (the switch back to the initial state included)."""
+    states = problem.states()
+    layers = problem.layers
+    arrive: list[dict] = []
+    best = {problem.initial_state: 0.0}
+    for cands in layers:
+        into = {f: min(v + weight(problem.transition(s, f)) for s, v in best.items())
+                for f in {c.first_state for c in cands}}
+        arrive.append(into)
+        best = {}
+        for c in cands:
+            v = into[c.first_state] + weight((c.time_us, c.energy_uj))
+            if v < best.get(c.last_state, math.inf):
+                best[c.last_state] = v
+    leave: list[dict] = [{} for _ in layers]
+    after = {s: weight(problem.transition(s, problem.initial_state)) for s in states}
+    for i in range(len(layers) - 1, -1, -1):
+        leave[i] = {g: after.get(g, math.inf) for g in {c.last_state for c in layers[i]}}
+        if i:
+            after = {}
+            for s in {c.last_state for c in layers[i - 1]}:
+                after[s] = min(weight(problem.transition(s, c.first_state)) + weight((c.time_us, c.energy_uj))
+                               + leave[i][c.last_state] for c in layers[i])
+    return arrive, leave
+
+
+def bound_prune(problem: PlanProblem, upper_bound_uj: float) -> PlanProblem:
+    """Drop every candidate that no plan within the budget, or no plan cheaper than
+    ``upper_bound_uj`` (a known plan's energy), can use: the fastest plan through it is over
+    budget, or the cheapest plan through it (latency ignored, idle at its least) costs more."""
+    from dataclasses import replace
+
+    t_in, t_out = _min_over_paths(problem, lambda te: te[0])
+    e_in, e_out = _min_over_paths(problem, lambda te: te[1])
+    least_slack = max(problem.period - problem.budget_us, 0.0)
+    idle_options = [(problem.busy_power_mw[problem.initial_state], 0.0, 0.0)] \
+        if problem.initial_state in problem.busy_power_mw else []
+    idle_options += [(m.power_mw, m.wakeup_us, m.wakeup_energy_uj) for m in problem.idle_modes
+                     if m.requires_state is None or m.requires_state == problem.initial_state]
+    # each mode at the least slack it may be used with: a lower bound of the idle energy
+    idle_least = min((p * (max(least_slack, w) - w) / 1000 + ew for p, w, ew in idle_options), default=0.0)
+    margin = 1e-9 * max(1.0, abs(upper_bound_uj))
+    layers = []
+    for i, cands in enumerate(problem.layers):
+        kept = tuple(c for c in cands
+                     if t_in[i][c.first_state] + c.time_us + t_out[i][c.last_state] <= problem.budget_us + 1e-9
+                     and e_in[i][c.first_state] + c.energy_uj + e_out[i][c.last_state] + idle_least
+                     <= upper_bound_uj + margin)
+        layers.append(kept)
+    return replace(problem, layers=tuple(layers))
+
+
 def min_latency_us(problem: PlanProblem) -> float:
     """The fastest inference possible (shortest path over states), ignoring energy."""
     states = problem.states()
@@ -254,92 +309,128 @@ def solve_greedy(problem: PlanProblem) -> Solution | None:
 Z3_TIME_UNIT_US = 0.01
 
 
-def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0) -> Solution | None:
-    """z3.Optimize: one integer choice per layer, integer-scaled times rounded up (so a model is
-    never over budget), exact rational energies, the idle mode as a choice too.
+def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Solution | None = None) -> Solution | None:
+    """Z3 with a bound-tightening loop over ``z3.Solver``: find a plan cheaper than the best
+    known, tighten, repeat until unsat — the last plan is then proven optimal.
 
-    Measured on the synthetic 100 x 64 instance (benchmarks/optimize.py): z3.Optimize after
-    dominance pruning; a bound-tightening loop over z3.Solver was not faster there.
+    The encoding is pseudo-Boolean: one Boolean per candidate (exactly one per layer), one per
+    clock switch a pair of consecutive layers may need (equal to: the last state of one and the
+    first state of the next), one per idle option; the latency bound is a PB constraint over
+    integer ticks of ``Z3_TIME_UNIT_US`` (rounded up, so a model is never over budget); the
+    energy, and the slack the idle energy is paid on, are linear sums of exact rationals.
+    ``incumbent`` (e.g. the DP's plan) seeds the bound: proving it optimal is one unsat call.
+
+    Measured (benchmarks/optimize.py, 2 cores): instant on the hypothesis instances of the tests
+    (up to 6 x 8), but no proof within 60 s on a real-valued 10 x 8 synthetic instance, after
+    dominance and bound pruning, with this loop or z3.Optimize (sum or soft objective, the
+    latency as a PB or an arithmetic constraint): without the latency constraint Z3 needs 0.6 s,
+    so it is the knapsack that CDCL(T) refutes poorly. The DP is the practical solver.
+
+    Returns None when no plan fits; on the time limit, the best plan found with ``optimal``
+    False (or None when there is none).
     """
     import z3
 
     start = time.perf_counter()
-    states = problem.states()
-    sid = {s: i for i, s in enumerate(states)}
+    deadline = start + time_limit_s
 
     def ticks(us: float) -> int:
         return math.ceil(us / Z3_TIME_UNIT_US - 1e-9)
 
-    opt = z3.Optimize()
-    opt.set("timeout", int(time_limit_s * 1000))
-    total_time = []
-    total_energy = []
-    choice_vars = []
-    first_vars, last_vars = [], []
+    solver = z3.Solver()
+    time_terms: list[tuple] = []  # (Bool, ticks): the budget, rounded up
+    exact_time: list = []  # the same times as exact rationals: the slack the idle energy is paid on
+    energy_terms: list = []
+    layer_vars = []
     for layer, cands in enumerate(problem.layers):
-        x = z3.Int(f"x{layer}")
-        choice_vars.append(x)
-        opt.add(x >= 0, x < len(cands))
-        t = z3.Int(f"t{layer}")
-        e = z3.Real(f"e{layer}")
-        f = z3.Int(f"f{layer}")
-        g = z3.Int(f"g{layer}")
-        for k, c in enumerate(cands):
-            opt.add(z3.Implies(x == k, z3.And(t == ticks(c.time_us), e == z3.RealVal(c.energy_uj),
-                                              f == sid[c.first_state], g == sid[c.last_state])))
-        total_time.append(t)
-        total_energy.append(e)
-        first_vars.append(f)
-        last_vars.append(g)
+        bools = [z3.Bool(f"c{layer}_{k}") for k in range(len(cands))]
+        solver.add(z3.PbEq([(b, 1) for b in bools], 1))
+        layer_vars.append(bools)
+        for b, c in zip(bools, cands):
+            time_terms.append((b, ticks(c.time_us)))
+            exact_time.append(z3.If(b, z3.RealVal(c.time_us), 0))
+            energy_terms.append(z3.If(b, z3.RealVal(c.energy_uj), 0))
 
-    def switch(a_var, b_var, name):
-        tt, te = z3.Int(f"tt_{name}"), z3.Real(f"te_{name}")
-        for a in states:
-            for b in states:
-                t_us, e_uj = problem.transition(a, b)
-                opt.add(z3.Implies(z3.And(a_var == sid[a], b_var == sid[b]),
-                                   z3.And(tt == ticks(t_us), te == z3.RealVal(e_uj))))
-        return tt, te
+    def boundary(layer: int, which: str) -> dict:
+        """state -> Bool: layer ``layer`` starts (``first``) / ends (``last``) in it."""
+        out: dict = {}
+        for b, c in zip(layer_vars[layer], problem.layers[layer]):
+            out.setdefault(getattr(c, f"{which}_state"), []).append(b)
+        return {state: z3.Or(bs) if len(bs) > 1 else bs[0] for state, bs in out.items()}
 
-    tt0, te0 = z3.Int("tt_in"), z3.Real("te_in")
-    for b in states:
-        t_us, e_uj = problem.transition(problem.initial_state, b)
-        opt.add(z3.Implies(first_vars[0] == sid[b], z3.And(tt0 == ticks(t_us), te0 == z3.RealVal(e_uj))))
-    total_time.append(tt0)
-    total_energy.append(te0)
+    def charge(condition, t_us: float, e_uj: float, name: str):
+        y = z3.Bool(name)
+        solver.add(y == condition)  # not just implied: a phantom switch would shorten the paid idle
+        time_terms.append((y, ticks(t_us)))
+        exact_time.append(z3.If(y, z3.RealVal(t_us), 0))
+        energy_terms.append(z3.If(y, z3.RealVal(e_uj), 0))
+        return y
+
+    initial = problem.initial_state
+    for state, cond in boundary(0, "first").items():
+        if state != initial:
+            charge(cond, *problem.transition(initial, state), f"in_{state}")
     for layer in range(len(problem.layers) - 1):
-        tt, te = switch(last_vars[layer], first_vars[layer + 1], str(layer))
-        total_time.append(tt)
-        total_energy.append(te)
-    back_t, back_e = z3.Int("tt_back"), z3.Real("te_back")
-    for a in states:
-        t_us, e_uj = problem.transition(a, problem.initial_state)
-        opt.add(z3.Implies(last_vars[-1] == sid[a], z3.And(back_t == ticks(t_us), back_e == z3.RealVal(e_uj))))
-    latency = z3.Sum(total_time)
-    opt.add(latency <= math.floor(problem.budget_us / Z3_TIME_UNIT_US + 1e-9))
-    slack = z3.ToReal(math.floor(problem.period / Z3_TIME_UNIT_US + 1e-9) - latency - back_t) * Z3_TIME_UNIT_US
-    opt.add(slack >= 0)
+        ends, starts = boundary(layer, "last"), boundary(layer + 1, "first")
+        for a, ca in ends.items():
+            for b, cb in starts.items():
+                if a != b:
+                    charge(z3.And(ca, cb), *problem.transition(a, b), f"sw{layer}_{a}_{b}")
+    back_time = []
+    for state, cond in boundary(len(problem.layers) - 1, "last").items():
+        if state != initial:
+            t_us, e_uj = problem.transition(state, initial)
+            y = z3.Bool(f"back_{state}")
+            solver.add(y == cond)
+            back_time.append(z3.If(y, z3.RealVal(t_us), 0))
+            energy_terms.append(z3.If(y, z3.RealVal(e_uj), 0))
+    solver.add(z3.PbLe(time_terms, math.floor(problem.budget_us / Z3_TIME_UNIT_US + 1e-9)))
+    slack = z3.RealVal(problem.period) - z3.Sum(exact_time) - (z3.Sum(back_time) if back_time else 0)
+    solver.add(slack >= 0)
     modes = []
-    busy = problem.busy_power_mw.get(problem.initial_state)
+    busy = problem.busy_power_mw.get(initial)
     if busy is not None:
         modes.append((busy, 0.0, 0.0))
-    modes += [(m.power_mw, m.wakeup_us, m.wakeup_energy_uj) for m in problem.idle_modes]
+    modes += [(m.power_mw, m.wakeup_us, m.wakeup_energy_uj) for m in problem.idle_modes
+              if m.requires_state is None or m.requires_state == initial]
     idle = z3.Real("idle")
     if modes:
-        m = z3.Int("mode")
-        opt.add(m >= 0, m < len(modes))
-        for k, (p, w, ew) in enumerate(modes):
-            opt.add(z3.Implies(m == k, z3.And(slack >= w, idle == z3.RealVal(p) * (slack - w) / 1000 + z3.RealVal(ew))))
+        picks = [z3.Bool(f"idle{k}") for k in range(len(modes))]
+        solver.add(z3.PbEq([(u, 1) for u in picks], 1))
+        for u, (p, w, ew) in zip(picks, modes):
+            solver.add(z3.Implies(u, z3.And(slack >= w, idle == z3.RealVal(p) * (slack - w) / 1000 + z3.RealVal(ew))))
     else:
-        opt.add(idle == 0, slack == 0)
-    objective = z3.Sum(total_energy) + back_e + idle
-    handle = opt.minimize(objective)
-    result = opt.check()
-    del handle
-    if result != z3.sat:
-        # unsat, or the time limit hit before an optimum: the partial model Z3 keeps then is
-        # not guaranteed to satisfy the constraints, so nothing is returned
+        solver.add(idle == 0, slack == 0)
+    objective = z3.Sum(energy_terms) + idle
+
+    best = incumbent
+    while True:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            break
+        solver.set("timeout", max(1, int(remaining * 1000)))
+        solver.push()
+        if best is not None:
+            # strictly cheaper than the best known (a relative margin absorbs float noise)
+            solver.add(objective < best.energy_uj - 1e-9 * max(1.0, abs(best.energy_uj)))
+        result = solver.check()
+        if result == z3.sat:
+            model = solver.model()
+            choice = [problem.layers[layer][next(k for k, b in enumerate(bools)
+                                                 if z3.is_true(model.eval(b, model_completion=True)))]
+                      for layer, bools in enumerate(layer_vars)]
+            solver.pop()
+            found = _finish(problem, choice, False, "z3", start)
+            if best is not None and found.energy_uj >= best.energy_uj:
+                break  # no progress in exact arithmetic: the bound is as tight as it gets
+            best = found
+            continue
+        solver.pop()
+        if result == z3.unsat:
+            if best is None:
+                return None
+            return _finish(problem, best.choice, True, "z3", start)
+        break  # unknown: the time limit
+    if best is None:
         return None
-    model = opt.model()
-    choice = [problem.layers[layer][model.eval(x, model_completion=True).as_long()] for layer, x in enumerate(choice_vars)]
-    return _finish(problem, choice, True, "z3", start)
+    return _finish(problem, best.choice, False, "z3", start)
