@@ -122,6 +122,8 @@ def profile_cmd(
     json_path: Optional[Path] = typer.Option(None, "--json", help="write the profile as JSON"),
     granularities: int = typer.Option(3, "--granularities", min=1, help="tile options per layer"),
     no_cache: bool = typer.Option(False, "--no-cache", help="recompute even if a cached profile exists"),
+    cycle_model: Optional[Path] = typer.Option(None, "--cycle-model", help="calibrated cycle model (from "
+                                               "stm32dvfs calibrate) instead of the bundled one"),
 ) -> None:
     """Emulate MODEL at every DAE granularity and cost each layer/phase at every candidate clock state."""
     from rich.progress import Progress
@@ -137,7 +139,8 @@ def profile_cmd(
     with Progress(console=err_console, transient=True) as bar:
         task = bar.add_task("emulating builds", total=None)
         result = profile(compiled, b, max_granularities=granularities, use_cache=not no_cache,
-                         progress=lambda done, total: bar.update(task, completed=done, total=total))
+                         progress=lambda done, total: bar.update(task, completed=done, total=total),
+                         cycle_model=cycle_model)
     if csv_path is not None:
         result.write_csv(csv_path)
     if json_path is not None:
@@ -210,6 +213,45 @@ def plan_cmd(
     if plot is not None:
         plot_pareto(plans, plot, f"{model.stem} on {board}")
         console.print(f"plot: {plot}")
+
+
+@app.command("calibrate")
+@_one_line_errors
+def calibrate_cmd(
+    measured: Path = typer.Argument(..., help="CSV of cycles measured per layer and phase "
+                                    "(layer,phase,hz,wait_states,cycles), e.g. from the profiling firmware"),
+    model: Path = typer.Option(..., "--model", help="the ONNX model the measurements ran"),
+    board: str = typer.Option("stm32f746g-disco", "--board", help="board the measurements come from"),
+    dae: bool = typer.Option(True, "--dae/--no-dae", help="how the measured firmware was compiled"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the fitted cycle model (TOML) "
+                                          "for profile --cycle-model"),
+) -> None:
+    """Fit the cycle model's CPIs and flash miss cost to cycles measured on a real board."""
+    from rich.table import Table
+
+    from . import build, from_onnx
+    from .boards import load
+    from .evaluate.calibrate import calibrate, read_measurements, write_cycle_model
+    from .evaluate.cycles import load_cycle_model
+
+    rows = read_measurements(measured)
+    b = load(board)
+    mod, params = from_onnx(model)
+    compiled = build(mod, target=f"stm32dvfs-{b.name}", params=params, model_name=model.stem, dae=dae)
+    with console.status("emulating the model for its instruction counts"):
+        fitted, before, after = calibrate(compiled, b, rows)
+    prior = load_cycle_model(b.core)
+    table = Table(title=f"{b.core} cycle model fitted to {len(rows)} measured phases ({measured.name})")
+    for col in ("coefficient", "bundled", "fitted"):
+        table.add_column(col, justify="left" if col == "coefficient" else "right")
+    for name in prior.cpi:
+        table.add_row(f"CPI {name}", f"{prior.cpi[name]:.3f}", f"{fitted.cpi[name]:.3f}")
+    table.add_row("flash data hit rate", f"{prior.flash_data_hit_rate:.3f}", f"{fitted.flash_data_hit_rate:.3f}")
+    console.print(table)
+    console.print(f"worst relative error over the measurements: bundled {before:.1%}, fitted {after:.1%}")
+    if output is not None:
+        write_cycle_model(fitted, output, measured.name)
+        console.print(f"written: {output}")
 
 
 @app.command("boards")

@@ -14,7 +14,6 @@ import csv
 import hashlib
 import json
 import os
-from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -93,8 +92,10 @@ def _options(compiled, max_granularities: int, max_buffer_bytes: int | None = No
     return [{k: o[min(i, len(o) - 1)].granularity for k, o in per_kernel.items()} for i in range(count)]
 
 
-def cache_key(compiled, board: Board, max_granularities: int) -> str:
+def cache_key(compiled, board: Board, max_granularities: int, cycle_model: Path | None = None) -> str:
     digest = hashlib.sha256()
+    if cycle_model is not None:
+        digest.update(Path(cycle_model).read_bytes())
     for name in sorted(compiled.sources.files):
         digest.update(name.encode() + compiled.sources.files[name].encode())
     digest.update(Path(board.data.path).read_bytes())
@@ -107,16 +108,17 @@ def _cache_dir() -> Path:
 
 
 def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable = None, use_cache: bool = True,
-            progress: Callable[[int, int], None] | None = None) -> Profile:
-    """Cost of every layer x granularity x phase x state of ``compiled`` on ``board``."""
+            progress: Callable[[int, int], None] | None = None, cycle_model: Path | None = None) -> Profile:
+    """Cost of every layer x granularity x phase x state of ``compiled`` on ``board``
+    (``cycle_model``: a calibrated cycle-model file instead of the bundled coefficients)."""
     from . import build
 
     states = list(states) if states is not None else board.candidate_states()
-    key = cache_key(compiled, board, max_granularities)
+    key = cache_key(compiled, board, max_granularities, cycle_model)
     cached = _cache_dir() / f"{key}.json"
     if use_cache and states == board.candidate_states() and cached.exists():
         return Profile.from_json(cached.read_text())
-    model = load_cycle_model(board.core)
+    model = load_cycle_model(board.core, cycle_model)
     memory = memory_map(board)
     x = np.random.default_rng(0).standard_normal(compiled.inputs[0].shape).astype(compiled.inputs[0].dtype)
     feeds = {t.name: np.random.default_rng(i).standard_normal(t.shape).astype(t.dtype)
@@ -130,21 +132,8 @@ def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable
     rows: list[PhaseCost] = []
     for done, (kind, variant) in enumerate(builds):
         run = emulate(variant, feeds, core=board.core, memory=memory, count_memory=True, regions=("flash",))
-        # a decoupled layer's few instructions before its first phase call (call, prologue) run
-        # in the state the layer starts in: its access state
-        def phase_of(layer: int, phase: str) -> str:
-            return "access" if variant.layers[layer].granularity and phase == "plain" else phase
-
-        merged: dict[tuple[int, str], Counter] = {}
-        flash_reads: Counter = Counter()
-        for (layer, phase), classes in run.classes.items():
-            if layer >= 0:
-                merged.setdefault((layer, phase_of(layer, phase)), Counter()).update(classes)
-        for (layer, phase, region, access), n in run.memory.items():
-            if layer >= 0 and region == "flash" and access == "read":
-                flash_reads[(layer, phase_of(layer, phase))] += n
-        for (layer, phase), classes in sorted(merged.items()):
-            reads = flash_reads[(layer, phase)]
+        decoupled = {i for i, layer in enumerate(variant.layers) if layer.granularity}
+        for (layer, phase), (classes, reads) in sorted(run.phase_counts(decoupled).items()):
             granularity = variant.layers[layer].granularity or "plain"
             if kind == "dae" and granularity == "plain":
                 continue  # the plain build already covers layers that are never tiled

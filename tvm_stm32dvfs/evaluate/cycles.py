@@ -41,17 +41,23 @@ class CycleModel:
 
 
 @lru_cache(maxsize=None)
-def load_cycle_model(core: str) -> CycleModel:
-    data = tomllib.loads(DATA_FILE.read_text())
+def load_cycle_model(core: str, path: Path | None = None) -> CycleModel:
+    """The cycle model of ``core`` from the bundled data, or from ``path`` (a calibrated file
+    written by ``stm32dvfs calibrate``)."""
+    source = DATA_FILE if path is None else Path(path)
+    try:
+        data = tomllib.loads(source.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise BoardDataError(f"{source}: not a readable cycle-model file ({exc})") from None
     if core not in data:
-        raise BoardDataError(f"{DATA_FILE.name}: no cycle model for core '{core}' (known: {', '.join(data)})")
+        raise BoardDataError(f"{source.name}: no cycle model for core '{core}' (known: {', '.join(data)})")
     entry = data[core]
     try:
         cpi = {c: float(entry["cpi"][c]["value"]) for c in INSTRUCTION_CLASSES}
         return CycleModel(core, cpi, int(entry["flash"]["line_bytes"]["value"]),
                           float(entry["flash"]["data_hit_rate"]["value"]))
     except KeyError as exc:
-        raise BoardDataError(f"{DATA_FILE.name}: core '{core}' lacks field {exc}") from None
+        raise BoardDataError(f"{source.name}: core '{core}' lacks field {exc}") from None
 
 
 @dataclass(frozen=True)

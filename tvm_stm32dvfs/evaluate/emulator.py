@@ -103,6 +103,32 @@ class EmulatedRun:
     #: states for the layer switches the clock that many times)
     switches: dict[int, int] = field(default_factory=dict)
 
+    def phase_counts(self, decoupled: set[int]) -> dict[tuple[int, str], tuple[dict[str, int], int]]:
+        """Per (layer, phase): instruction classes and flash data reads (count_memory runs).
+
+        The few instructions a decoupled layer runs before its first phase call (call,
+        prologue) are counted as "plain"; they run in the layer's first state, its access
+        state, so they are merged into "access" here — what a plan switches on."""
+        def phase_of(layer: int, phase: str) -> str:
+            return "access" if layer in decoupled and phase == "plain" else phase
+
+        out: dict[tuple[int, str], tuple[dict[str, int], int]] = {}
+        for (layer, phase), classes in self.classes.items():
+            if layer < 0:
+                continue
+            key = (layer, phase_of(layer, phase))
+            merged, reads = out.get(key, ({}, 0))
+            merged = dict(merged)
+            for name, n in classes.items():
+                merged[name] = merged.get(name, 0) + n
+            out[key] = (merged, reads)
+        for (layer, phase, region, access), n in self.memory.items():
+            if layer >= 0 and region == "flash" and access == "read":
+                key = (layer, phase_of(layer, phase))
+                merged, reads = out.get(key, ({}, 0))
+                out[key] = (merged, reads + n)
+        return out
+
     def layer_instructions(self, layer: int) -> int:
         return sum(n for (lay, _), n in self.by_phase.items() if lay == layer)
 
