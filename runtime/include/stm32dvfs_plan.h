@@ -34,7 +34,7 @@ typedef struct {
   uint16_t pll_n;          /**< PLL multiplier */
   uint16_t pll_p;          /**< PLL SYSCLK divider */
   uint16_t ahb_prescaler;  /**< HCLK = SYSCLK / ahb_prescaler */
-  uint8_t voltage_scale;   /**< index into the board's voltage scales, lowest core voltage first */
+  uint8_t voltage_scale;   /**< the scale's register field value: F4/F7 PWR_CR1.VOS, H7 D3CR.VOS, L4 CR1.VOS */
   uint8_t overdrive;       /**< over-drive (F7) / boost (L4+) on */
   uint8_t flash_wait_states;
 } stm32dvfs_clock_state;
@@ -62,8 +62,8 @@ typedef struct {
  */
 int stm32dvfs_clock_apply(const stm32dvfs_clock_state* state);
 
-/** Follow ``plan`` from now on (installs the phase handler); the clock is taken to be in
- *  ``plan->initial``. NULL uninstalls. */
+/** Follow ``plan`` from now on: bring the clock to ``plan->initial`` and install the phase
+ *  handler. NULL uninstalls. */
 void stm32dvfs_plan_install(const stm32dvfs_plan* plan);
 
 /** Clock switches requested since the plan was installed, and the first failed one's status. */

@@ -44,6 +44,9 @@ void stm32dvfs_plan_install(const stm32dvfs_plan* plan)
   switches = 0;
   status = STM32DVFS_OK;
   current_state = (plan != NULL) ? plan->initial : 0u;
+  if (plan != NULL && plan->initial < plan->num_states) {
+    status = stm32dvfs_clock_apply(&plan->states[plan->initial]); /* from whatever reset left */
+  }
   (void)stm32dvfs_set_phase_handler((plan != NULL) ? follow_plan : NULL);
 }
 

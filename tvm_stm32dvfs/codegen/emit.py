@@ -17,8 +17,17 @@ from .tir_to_c import CFunction, c_type, emit_function, helper_definitions
 RUNTIME_HEADERS = ("stm32dvfs_status.h", "stm32dvfs_qnn.h", "stm32dvfs_dsp.h", "stm32dvfs_runtime.h",
                    "stm32dvfs_plan.h")
 #: Runtime sources compiled with every model (phase hooks, the plan handler).
-RUNTIME_SOURCES = ("stm32dvfs_runtime.c", "stm32dvfs_dma.c", "stm32dvfs_plan.c")
+RUNTIME_SOURCES = ("stm32dvfs_runtime.c", "stm32dvfs_dma.c", "stm32dvfs_plan.c", "stm32dvfs_clock_f4f7.c")
 _CLOCK_SOURCES = {"HSI": 0, "HSE": 1, "MSI": 2, "PLL": 3}
+#: the voltage-scale register field value of each scale name (F4/F7 PWR_CR(1).VOS, H7
+#: PWR_D3CR.VOS, L4 PWR_CR1.VOS); over-drive/boost is the separate ``overdrive`` flag
+VOS_CODES = {"S3": 1, "S2": 2, "S1": 3, "VOS3": 1, "VOS2": 2, "VOS1": 3, "VOS0": 3, "R1": 1, "R2": 2}
+
+
+def vos_code(scale_name: str) -> int:
+    base = scale_name[:-2] if scale_name.endswith("OD") else scale_name
+    base = base[:-1] if base.startswith("R") and base.endswith("B") else base
+    return VOS_CODES[base]
 
 
 @dataclass(frozen=True)
@@ -100,7 +109,6 @@ def _plan_context(lowered: LoweredModel, board: str, initial_state: str | None) 
     from ..boards import load
 
     spec = load(board)
-    scales = [s.name for s in spec.data.scales]
     ids = [initial_state] if initial_state is not None else []
     for layer in layers:
         ids += [layer.access_state, layer.execute_state]
@@ -113,7 +121,7 @@ def _plan_context(lowered: LoweredModel, board: str, initial_state: str | None) 
         states.append({
             "id": s.id, "hz": int(round(s.hz)), "source": _CLOCK_SOURCES[s.source],
             "pll_source": _CLOCK_SOURCES.get(s.pll_source or "HSI", 0), "pll_m": s.pll_m or 0, "pll_n": s.pll_n or 0,
-            "pll_p": s.pll_p or 0, "ahb": s.ahb_prescaler, "scale": scales.index(s.scale),
+            "pll_p": s.pll_p or 0, "ahb": s.ahb_prescaler, "scale": vos_code(s.scale),
             "overdrive": int(bool(s.overdrive)), "wait_states": s.wait_states,
         })
     index = {state_id: i for i, state_id in enumerate(order)}

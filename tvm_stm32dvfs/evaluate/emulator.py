@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from ..codegen.emit import CSources
-from ..errors import ToolchainError
+from ..errors import Stm32DvfsError, ToolchainError
 from ..resources import data_dir
 
 #: arm-none-eabi-gcc flags per core (hard-float ABI as on the boards). The STM32F746's M7 has the
@@ -102,6 +102,10 @@ class EmulatedRun:
     #: per layer, how often its phase changed between access and execute (a DVFS plan with two
     #: states for the layer switches the clock that many times)
     switches: dict[int, int] = field(default_factory=dict)
+    #: with clock tracking: (layer, phase, ClockSnapshot) in execution order, and the plan
+    #: handler's status (0, or the first failed switch's error)
+    clock_trace: tuple = ()
+    clock_status: int = 0
 
     def phase_counts(self, decoupled: set[int]) -> dict[tuple[int, str], tuple[dict[str, int], int]]:
         """Per (layer, phase): instruction classes and flash data reads (count_memory runs).
@@ -143,11 +147,14 @@ def _tool(name: str) -> str:
 
 
 def cross_compile(sources: CSources, core: str = "cortex-m7", memory: MemoryMap = MemoryMap(),
-                  out_dir: Path | None = None) -> Path:
-    """Build the model + runtime into an ELF for ``core`` (cached by content in a temp dir)."""
+                  out_dir: Path | None = None, defines: Sequence[str] = (), keep: Sequence[str] = ()) -> Path:
+    """Build the model + runtime into an ELF for ``core`` (cached by content in a temp dir);
+    ``defines`` are preprocessor macros (``NAME`` or ``NAME=VALUE``), ``keep`` symbols the link
+    must keep besides the model's entry point."""
     if core not in CORE_FLAGS:
         raise ToolchainError(f"no cross-compilation flags for core '{core}' (known: {', '.join(CORE_FLAGS)})")
-    key = (sorted(sources.files.items()), core, CORE_FLAGS[core], CFLAGS, memory, STACK_SIZE)
+    key = (sorted(sources.files.items()), core, CORE_FLAGS[core], CFLAGS, memory, STACK_SIZE, tuple(defines),
+           tuple(keep))
     digest = hashlib.sha256(repr(key).encode()).hexdigest()[:24]
     out_dir = out_dir or Path(tempfile.gettempdir()) / "stm32dvfs-emu" / digest
     elf = out_dir / "model.elf"
@@ -160,7 +167,8 @@ def cross_compile(sources: CSources, core: str = "cortex-m7", memory: MemoryMap 
         objs = []
         for c_file in sources.c_files:
             obj = work / (c_file + ".o")
-            _run([cc, *CORE_FLAGS[core], *CFLAGS, "-I", str(work), "-c", str(work / c_file), "-o", str(obj)])
+            _run([cc, *CORE_FLAGS[core], *CFLAGS, *(f"-D{d}" for d in defines), "-I", str(work), "-c",
+                  str(work / c_file), "-o", str(obj)])
             objs.append(str(obj))
         defs = {
             "FLASH_ORIGIN": memory.flash_origin, "FLASH_LENGTH": memory.flash_bytes,
@@ -169,6 +177,7 @@ def cross_compile(sources: CSources, core: str = "cortex-m7", memory: MemoryMap 
         link = [cc, *CORE_FLAGS[core], "--specs=nano.specs", "-nostartfiles", "-Wl,--gc-sections",
                 "-Wl,-e,stm32dvfs_model_run", "-T", str(data_dir("runtime") / "emulator" / "emulator.ld")]
         link += [f"-Wl,--defsym={k}={v:#x}" for k, v in defs.items()]
+        link += [f"-Wl,--undefined={symbol}" for symbol in keep]
         _run(link + objs + ["-lm", "-lc", "-lgcc", "-o", str(work / "model.elf")])
         out_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy(work / "model.elf", elf)
@@ -242,6 +251,55 @@ class Emulator:
             self._block_sizes[key] = vector
         return vector
 
+    def call(self, function: str, *args: int) -> int:
+        """Run one function of the firmware to its return (integer arguments); its r0."""
+        import unicorn.arm_const as arm
+
+        uc = self.uc
+        uc.reg_write(arm.UC_ARM_REG_SP, self.symbol("__stack_top"))
+        for reg, value in zip((arm.UC_ARM_REG_R0, arm.UC_ARM_REG_R1, arm.UC_ARM_REG_R2, arm.UC_ARM_REG_R3), args):
+            uc.reg_write(reg, value)
+        uc.reg_write(arm.UC_ARM_REG_LR, self.EXIT_ADDRESS | 1)
+        uc.emu_start(self.symbol(function) | 1, self.EXIT_ADDRESS)
+        self._raise_clock_error()
+        return int(uc.reg_read(arm.UC_ARM_REG_R0))
+
+    def track_clocks(self, model) -> None:
+        """Map the clock registers onto ``model`` (see :mod:`.clocks`): reads show its status
+        bits, writes go through its rule checker."""
+        from unicorn import UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE
+
+        from .clocks import ClockRuleError, PAGES
+
+        self.clocks = model
+        self.clock_error: ClockRuleError | None = None
+        for page in PAGES[model.family]:
+            self.uc.mem_map(page, 0x1000)
+        for address in model.regs:
+            self.uc.mem_write(address, int(model.read(address)).to_bytes(4, "little"))
+
+        def on_read(uc, _access, address, _size, _value, _data):
+            if address in model.regs:
+                uc.mem_write(address, int(model.read(address)).to_bytes(4, "little"))
+
+        def on_write(uc, _access, address, _size, value, _data):
+            try:
+                model.write(address, value)
+            except ClockRuleError as exc:
+                if self.clock_error is None:
+                    self.clock_error = exc
+                uc.emu_stop()
+
+        for page in PAGES[model.family]:
+            self.uc.hook_add(UC_HOOK_MEM_READ, on_read, begin=page, end=page + 0xFFF)
+            self.uc.hook_add(UC_HOOK_MEM_WRITE, on_write, begin=page, end=page + 0xFFF)
+
+    def _raise_clock_error(self) -> None:
+        error = getattr(self, "clock_error", None)
+        if error is not None:
+            self.clock_error = None
+            raise error
+
     def run_model(self, inputs: Sequence[np.ndarray], output_specs, count_memory: bool = False,
                   regions: Sequence[str] | None = None) -> tuple[list[np.ndarray], Counter, Counter]:
         """Call ``stm32dvfs_model_run`` once; returns the outputs, instruction counts per (layer,
@@ -283,12 +341,21 @@ class Emulator:
             def on_block(_uc, address, size, _data):
                 blocks[(*state["key"], address, size)] += 1
 
+            clocks = getattr(self, "clocks", None)
+            clock_trace: list = []  # (layer, phase, the clock that phase ran at)
+
+            def close_phase() -> None:
+                if clocks is not None and state["key"][0] >= 0:
+                    clock_trace.append((*state["key"], clocks.snapshot))
+
             def on_layer(_uc, _address, _size, _data):
+                close_phase()
                 state["key"] = (int(_uc.reg_read(arm.UC_ARM_REG_R0)), "plain")
 
             switches: Counter = Counter()
 
             def on_phase(_uc, _address, _size, _data):
+                close_phase()
                 layer, before = state["key"]
                 after = PHASES.get(int(_uc.reg_read(arm.UC_ARM_REG_R0)), "plain")
                 if {before, after} == {"access", "execute"}:
@@ -320,9 +387,12 @@ class Emulator:
                 uc.reg_write(arm.UC_ARM_REG_R1, out_array)
                 uc.reg_write(arm.UC_ARM_REG_LR, self.EXIT_ADDRESS | 1)
                 uc.emu_start(self.symbol("stm32dvfs_model_run") | 1, self.EXIT_ADDRESS)
+                close_phase()
             finally:
                 for h in hooks:
                     uc.hook_del(h)
+            self._raise_clock_error()
+            self.clock_trace = clock_trace
             status = int(uc.reg_read(arm.UC_ARM_REG_R0))
             if status != 0:
                 raise RuntimeError(f"stm32dvfs_model_run returned {status} in the emulator")
@@ -349,11 +419,28 @@ def _align(n: int, a: int) -> int:
 
 
 def emulate(compiled, x, core: str = "cortex-m7", memory: MemoryMap = MemoryMap(),
-            count_memory: bool = False, regions: Sequence[str] | None = None) -> EmulatedRun:
-    """Run one inference of ``compiled`` in the emulator; ``x`` as for ``CompiledModel.run_host``."""
+            count_memory: bool = False, regions: Sequence[str] | None = None, clocks=None) -> EmulatedRun:
+    """Run one inference of ``compiled`` in the emulator; ``x`` as for ``CompiledModel.run_host``.
+
+    ``clocks``: a :class:`~tvm_stm32dvfs.boards.Board`. The model's DVFS plan is then installed
+    and followed by the board's real clock driver, compiled in, against the clock registers of
+    :mod:`.clocks`: every switch is checked against the board's rules (``ClockRuleError``) and
+    ``clock_trace`` tells the clock each layer phase ran at."""
     arrays = compiled._input_arrays(x)
-    elf = cross_compile(compiled.sources, core=core, memory=memory)
+    defines: list[str] = []
+    keep: list[str] = []
+    if clocks is not None:
+        if "plan.c" not in compiled.sources.files:
+            raise Stm32DvfsError("emulate(clocks=...) needs a model built with a DVFS plan (build(latency_ms=...))")
+        defines = ["STM32DVFS_PLATFORM_BOARD", f"STM32DVFS_FAMILY_{clocks.data.family}"]
+        keep = ["stm32dvfs_plan_install", "stm32dvfs_model_plan", "stm32dvfs_plan_status"]
+    elf = cross_compile(compiled.sources, core=core, memory=memory, defines=defines, keep=keep)
     emu = Emulator(elf, memory=memory, core=core)
+    if clocks is not None:
+        from .clocks import clock_model
+
+        emu.track_clocks(clock_model(clocks))
+        emu.call("stm32dvfs_plan_install", emu.symbol("stm32dvfs_model_plan"))
     outputs, classes, accesses, switches = emu.run_model(arrays, [(o.shape, o.dtype) for o in compiled.outputs],
                                                count_memory=count_memory, regions=regions)
     by_phase = {key: sum(per.values()) for key, per in classes.items()}
@@ -364,6 +451,8 @@ def emulate(compiled, x, core: str = "cortex-m7", memory: MemoryMap = MemoryMap(
         memory=dict(accesses),
         classes={key: dict(per) for key, per in classes.items()},
         switches=switches,
+        clock_trace=tuple(getattr(emu, "clock_trace", ())),
+        clock_status=emu.call("stm32dvfs_plan_status") if clocks is not None else 0,
     )
 
 
