@@ -37,6 +37,7 @@ typedef struct {
   uint8_t voltage_scale;   /**< the scale's register field value: F4/F7 PWR_CR1.VOS, H7 D3CR.VOS, L4 CR1.VOS */
   uint8_t overdrive;       /**< over-drive (F7) / boost (L4+) on */
   uint8_t flash_wait_states;
+  uint32_t oscillator_hz;  /**< the oscillator feeding SYSCLK or the PLL (MSI range, PLL input range) */
 } stm32dvfs_clock_state;
 
 /** The states of one layer's phases (indices into stm32dvfs_plan.states). */

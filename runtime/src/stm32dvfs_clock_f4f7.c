@@ -58,7 +58,7 @@
 #define TIMEOUT 1000000u
 
 /* The state the chip leaves reset in: HSI 16 MHz, AHB /1 (scale and wait states read on first use). */
-static stm32dvfs_clock_state current = {16000000u, STM32DVFS_CLOCK_HSI, 0, 0, 0, 0, 1, 0, 0, 0};
+static stm32dvfs_clock_state current = {16000000u, STM32DVFS_CLOCK_HSI, 0, 0, 0, 0, 1, 0, 0, 0, 16000000u};
 static int powered = 0;
 
 static int wait_set(volatile uint32_t* reg, uint32_t mask, uint32_t value)

@@ -17,7 +17,8 @@ from .tir_to_c import CFunction, c_type, emit_function, helper_definitions
 RUNTIME_HEADERS = ("stm32dvfs_status.h", "stm32dvfs_qnn.h", "stm32dvfs_dsp.h", "stm32dvfs_runtime.h",
                    "stm32dvfs_plan.h")
 #: Runtime sources compiled with every model (phase hooks, the plan handler).
-RUNTIME_SOURCES = ("stm32dvfs_runtime.c", "stm32dvfs_dma.c", "stm32dvfs_plan.c", "stm32dvfs_clock_f4f7.c")
+RUNTIME_SOURCES = ("stm32dvfs_runtime.c", "stm32dvfs_dma.c", "stm32dvfs_plan.c", "stm32dvfs_clock_f4f7.c",
+                   "stm32dvfs_clock_h7.c", "stm32dvfs_clock_l4.c")
 _CLOCK_SOURCES = {"HSI": 0, "HSE": 1, "MSI": 2, "PLL": 3}
 #: the voltage-scale register field value of each scale name (F4/F7 PWR_CR(1).VOS, H7
 #: PWR_D3CR.VOS, L4 PWR_CR1.VOS); over-drive/boost is the separate ``overdrive`` flag
@@ -123,6 +124,7 @@ def _plan_context(lowered: LoweredModel, board: str, initial_state: str | None) 
             "pll_source": _CLOCK_SOURCES.get(s.pll_source or "HSI", 0), "pll_m": s.pll_m or 0, "pll_n": s.pll_n or 0,
             "pll_p": s.pll_p or 0, "ahb": s.ahb_prescaler, "scale": vos_code(s.scale),
             "overdrive": int(bool(s.overdrive)), "wait_states": s.wait_states,
+            "oscillator_hz": int(round(s.oscillator_hz)),
         })
     index = {state_id: i for i, state_id in enumerate(order)}
     return {

@@ -269,11 +269,11 @@ class Emulator:
         bits, writes go through its rule checker."""
         from unicorn import UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE
 
-        from .clocks import ClockRuleError, PAGES
+        from .clocks import ClockRuleError
 
         self.clocks = model
         self.clock_error: ClockRuleError | None = None
-        for page in PAGES[model.family]:
+        for page in model.pages:
             self.uc.mem_map(page, 0x1000)
         for address in model.regs:
             self.uc.mem_write(address, int(model.read(address)).to_bytes(4, "little"))
@@ -290,7 +290,7 @@ class Emulator:
                     self.clock_error = exc
                 uc.emu_stop()
 
-        for page in PAGES[model.family]:
+        for page in model.pages:
             self.uc.hook_add(UC_HOOK_MEM_READ, on_read, begin=page, end=page + 0xFFF)
             self.uc.hook_add(UC_HOOK_MEM_WRITE, on_write, begin=page, end=page + 0xFFF)
 
