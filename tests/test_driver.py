@@ -121,6 +121,14 @@ def test_build_with_a_latency_budget_plans_annotates_and_emits(int8_model, tmp_p
         assert "stm32dvfs_model_plan" in compiled.sources.files["plan.c"]
         x = rng.standard_normal(plain.inputs[0].shape).astype(np.float32)
         np.testing.assert_array_equal(compiled.run_host(x), plain.run_host(x))
+        # on the board's emulated registers, with its clock driver: each phase at its planned clock
+        run = tvm_stm32dvfs.emulate(compiled, x, board=compiled.board)
+        np.testing.assert_array_equal(run.outputs, plain.run_host(x))
+        board = tvm_stm32dvfs.boards.load(compiled.board)
+        for layer, phase, snapshot in run.clock_trace:
+            key = plan.choices[layer].key
+            want = board.state(key.execute_state if phase == "execute" else key.access_state)
+            assert snapshot.hz == want.hz
     assert planned[1].plan.predicted_energy_uj <= planned[0].plan.predicted_energy_uj
     with pytest.raises(tvm_stm32dvfs.errors.Stm32DvfsError, match="period"):
         tvm_stm32dvfs.build(int8_model, latency_ms=10, period_ms=5)

@@ -418,14 +418,28 @@ def _align(n: int, a: int) -> int:
     return (n + a - 1) // a * a
 
 
-def emulate(compiled, x, core: str = "cortex-m7", memory: MemoryMap = MemoryMap(),
+def emulate(compiled, x, board=None, *, core: str | None = None, memory: MemoryMap | None = None,
             count_memory: bool = False, regions: Sequence[str] | None = None, clocks=None) -> EmulatedRun:
     """Run one inference of ``compiled`` in the emulator; ``x`` as for ``CompiledModel.run_host``.
+
+    ``board`` (a name or :class:`~tvm_stm32dvfs.boards.Board`): its core and memory map, and —
+    when the model carries a DVFS plan — its clock driver and register model (``clocks``), so
+    the run has a clock trace. Without it: a Cortex-M7 with the default memory map.
 
     ``clocks``: a :class:`~tvm_stm32dvfs.boards.Board`. The model's DVFS plan is then installed
     and followed by the board's real clock driver, compiled in, against the clock registers of
     :mod:`.clocks`: every switch is checked against the board's rules (``ClockRuleError``) and
     ``clock_trace`` tells the clock each layer phase ran at."""
+    if board is not None:
+        from ..boards import Board, load
+
+        board = board if isinstance(board, Board) else load(board)
+        core = core or board.core
+        memory = memory or memory_map(board)
+        if clocks is None and "plan.c" in compiled.sources.files:
+            clocks = board
+    core = core or "cortex-m7"
+    memory = memory or MemoryMap()
     arrays = compiled._input_arrays(x)
     defines: list[str] = []
     keep: list[str] = []
