@@ -8,7 +8,8 @@ from typing import Sequence
 
 from ..errors import InfeasibleBudgetError
 from .problem import Candidate, PlanProblem, check_plan
-from .solvers import Solution, bound_prune, min_latency_us, prune, solve_dp, solve_greedy, solve_z3
+from .solvers import (Solution, bound_prune, min_latency_us, prune, solve_dp, solve_dp_budgets, solve_greedy,
+                      solve_z3)
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class DvfsPlan:
 
 
 def _min_latency(problem: PlanProblem) -> float:
-    return min(min_latency_us(p) for p in problem.starts())
+    return min_latency_us(problem, [p.initial_state for p in problem.starts()])
 
 
 def minimum_latency_ms(problem: PlanProblem) -> float:
@@ -93,19 +94,41 @@ def solve(problem: PlanProblem, method: str = "z3", time_limit_s: float = 10.0, 
 
 
 def pareto_front(problem: PlanProblem, budgets_us: Sequence[float], method: str = "dp",
-                 time_limit_s: float = 10.0) -> list[DvfsPlan]:
+                 time_limit_s: float = 10.0, buckets: int = 2000) -> list[DvfsPlan]:
     """One plan per feasible budget, loosest last, at one period for all (the problem's, else
     the largest budget), so the energies compare: the energy of one period never rises as the
     budget is relaxed. A plan of a tighter budget also meets a looser one; where a discretised
-    solver finds a costlier plan for the looser budget, the tighter budget's plan is kept."""
+    solver finds a costlier plan for the looser budget, the tighter budget's plan is kept. The
+    DP solves every budget from one forward pass per start state."""
     period = problem.period_us if problem.period_us is not None else max(budgets_us)
+    budgets = sorted(budgets_us)
+    fixed = problem.with_budget(max(budgets), period)
+    if method == "dp":
+        start = time.perf_counter()
+        best: list = [None] * len(budgets)
+        for candidate in fixed.starts():
+            if min_latency_us(candidate) > candidate.budget_us + 1e-9:
+                continue
+            pruned = prune(candidate)
+            for i, solution in enumerate(solve_dp_budgets(pruned, budgets, buckets)):
+                if solution is None:
+                    continue
+                within = candidate.with_budget(budgets[i], period)
+                check_plan(within, solution.choice, solution.latency_us, solution.energy_uj)
+                if best[i] is None or solution.energy_uj < best[i][0].energy_uj:
+                    best[i] = (solution, within)
+        solved = [DvfsPlan.from_solution(within, replace(solution, solve_s=time.perf_counter() - start))
+                  for solution, within in (b for b in best if b is not None)]
+    else:
+        solved = []
+        for budget in budgets:
+            try:
+                solved.append(solve(problem.with_budget(budget, period), method, time_limit_s))
+            except InfeasibleBudgetError:
+                continue
     plans: list[DvfsPlan] = []
-    for budget in sorted(budgets_us):
-        try:
-            plan = solve(problem.with_budget(budget, period), method, time_limit_s)
-        except InfeasibleBudgetError:
-            continue
+    for plan in solved:
         if plans and plans[-1].predicted_energy_uj < plan.predicted_energy_uj:
-            plan = replace(plans[-1], budget_ms=budget / 1000)
+            plan = replace(plans[-1], budget_ms=plan.budget_ms)
         plans.append(plan)
     return plans

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Hashable, Mapping, Sequence
 
+import numpy as np
+
 State = Hashable
 
 
@@ -100,6 +102,21 @@ def idle_energy(problem: PlanProblem, slack_us: float) -> tuple[float, str]:
     if not options:
         return (0.0, "none") if slack == 0 else (float("inf"), "none")
     return min(options)
+
+
+def idle_energy_array(problem: PlanProblem, slack_us: np.ndarray) -> np.ndarray:
+    """:func:`idle_energy` of many slacks at once (inf where none fits)."""
+    slack = np.maximum(slack_us, 0.0)
+    out = np.where(slack_us < -1e-9, np.inf, np.where(slack == 0, 0.0, np.inf))
+    busy = problem.busy_power_mw.get(problem.initial_state)
+    if busy is not None:
+        out = np.minimum(out, np.where(slack_us < -1e-9, np.inf, busy * slack / 1000.0))
+    for mode in problem.idle_modes:
+        if mode.requires_state is not None and mode.requires_state != problem.initial_state:
+            continue
+        cost = mode.power_mw * (slack - mode.wakeup_us) / 1000.0 + mode.wakeup_energy_uj
+        out = np.minimum(out, np.where((slack >= mode.wakeup_us) & (slack_us >= -1e-9), cost, np.inf))
+    return out
 
 
 def evaluate(problem: PlanProblem, choice: Sequence[Candidate]) -> tuple[float, float, str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .problem import Candidate, PlanProblem, evaluate, idle_energy
+from .problem import Candidate, PlanProblem, evaluate, idle_energy_array
 
 
 @dataclass(frozen=True)
@@ -120,20 +120,30 @@ def bound_prune(problem: PlanProblem, upper_bound_uj: float) -> PlanProblem:
     return replace(problem, layers=tuple(layers))
 
 
-def min_latency_us(problem: PlanProblem) -> float:
-    """The fastest inference possible (shortest path over states), ignoring energy."""
-    states = problem.states()
+def min_latency_us(problem: PlanProblem, starts=None) -> float:
+    """The fastest inference possible (shortest path over states), ignoring energy, from the
+    initial state (or the fastest of ``starts``)."""
+    starts = list(starts) if starts is not None else [problem.initial_state]
+    states = sorted(set(problem.states()) | set(starts), key=repr)
     index = {s: i for i, s in enumerate(states)}
-    best = np.full(len(states), np.inf)
-    best[index[problem.initial_state]] = 0.0
+    n = len(states)
+    switch = np.full((n, n), np.inf)
+    for pi, p in enumerate(states):
+        switch[pi, pi] = 0.0
+        for fi, f in enumerate(states):
+            if p != f and (p, f) in problem.transitions:
+                switch[pi, fi] = problem.transitions[(p, f)][0]
+    best = np.full(n, np.inf)
+    for s in starts:
+        best[index[s]] = 0.0
     for cands in problem.layers:
-        new = np.full(len(states), np.inf)
-        for c in cands:
-            arrive = min(best[i] + problem.transition(s, c.first_state)[0] for i, s in enumerate(states)
-                         if np.isfinite(best[i]))
-            new[index[c.last_state]] = min(new[index[c.last_state]], arrive + c.time_us)
-        best = new
-    return float(min(best[i] for i, s in enumerate(states) if np.isfinite(best[i])))
+        arrive = (best[:, None] + switch).min(axis=0)
+        first = np.array([index[c.first_state] for c in cands])
+        last = np.array([index[c.last_state] for c in cands])
+        times = np.array([c.time_us for c in cands])
+        best = np.full(n, np.inf)
+        np.minimum.at(best, last, arrive[first] + times)
+    return float(best.min())
 
 
 def brute_force(problem: PlanProblem) -> Solution:
@@ -148,41 +158,50 @@ def brute_force(problem: PlanProblem) -> Solution:
     return _finish(problem, best[1], True, "brute-force", start)
 
 
-def solve_dp(problem: PlanProblem, buckets: int = 2000) -> Solution | None:
-    """Exact DP over (layer, clock state, time bucket).
+#: the DP's cost tables are float32: half the memory traffic of float64, and the energies the DP
+#: compares (uJ, at most ~1e7 per period) keep 7 significant digits; every plan it returns is
+#: re-evaluated in float64 by :func:`evaluate`
+DP_FLOAT = np.float32
 
-    Each layer is two vectorised steps: the switch into every first state (a shifted minimum
-    per pair of states), then every candidate at once (one gather of candidates x buckets).
-    Switch and candidate times are each rounded *up* to buckets of budget / ``buckets``, so a
-    plan found is never over budget, and the DP may miss plans within 2 x layers + 1 buckets of
-    it (then the fastest plan is returned when it fits).
-    """
-    start = time.perf_counter()
+
+@dataclass
+class _DpTables:
+    """The forward pass of the DP at one bucket size: reusable for every budget up to
+    ``horizon_us`` (the Pareto front extracts every budget from one pass)."""
+
+    states: list
+    delta: float
+    width: int
+    cap: np.ndarray
+    switch_energy: np.ndarray
+    back: list
+    cost: np.ndarray  # (state, bucket) after the last layer
+
+
+def _dp_forward(problem: PlanProblem, horizon_us: float, buckets: int) -> _DpTables:
     states = problem.states()
     index = {s: i for i, s in enumerate(states)}
     n = len(states)
-    delta = problem.budget_us / buckets
+    delta = horizon_us / buckets
     width = buckets + 1
     inf = np.inf
-    switch_shift = np.zeros((n, n), dtype=np.int64)
-    switch_energy = np.zeros((n, n))
+    cap = np.full((n, n), width, dtype=np.int64)  # width: no such switch
+    switch_energy = np.zeros((n, n), dtype=DP_FLOAT)
     for pi, p in enumerate(states):
+        cap[pi, pi] = 0
         for fi, f in enumerate(states):
             if p != f and (p, f) in problem.transitions:
                 t, e = problem.transition(p, f)
-                switch_shift[pi, fi] = math.ceil(t / delta - 1e-9)
+                cap[pi, fi] = min(math.ceil(t / delta - 1e-9), width)
                 switch_energy[pi, fi] = e
-            elif p != f:
-                switch_shift[pi, fi] = width  # no such switch
     # a state's costs live in the right half of a row of 2 x width; the left half is inf, so
     # "bucket b - shift" is a plain index even where it falls below 0 (shifts are capped at width)
     columns = np.arange(width)
-    cap = np.minimum(switch_shift, width)
     switch_index = (np.arange(n)[:, None, None] * 2 * width + width + columns[None, None, :]
                     - cap[:, :, None])  # (previous, first, bucket)
-    padded = np.full((n, 2 * width), inf)
+    padded = np.full((n, 2 * width), inf, dtype=DP_FLOAT)
     padded[index[problem.initial_state], width] = 0.0
-    arrive_padded = np.full((n, 2 * width), inf)
+    arrive_padded = np.full((n, 2 * width), inf, dtype=DP_FLOAT)
     back = []  # per layer: costs before it and after its switch stage (argmins are recomputed on the way back)
     for cands in problem.layers:
         before = padded.copy()
@@ -192,7 +211,7 @@ def solve_dp(problem: PlanProblem, buckets: int = 2000) -> Solution | None:
         first = np.array([index[c.first_state] for c in cands])
         last = np.array([index[c.last_state] for c in cands])
         shift = np.minimum([math.ceil(c.time_us / delta - 1e-9) for c in cands], width)
-        energy = np.array([c.energy_uj for c in cands])
+        energy = np.array([c.energy_uj for c in cands], dtype=DP_FLOAT)
         source = (first * 2 * width + width - shift)[:, None] + columns[None, :]
         value = arrive_padded.ravel().take(source) + energy[:, None]
         # per last state the cheapest: candidates grouped into a (last, slot, bucket) block
@@ -200,20 +219,30 @@ def solve_dp(problem: PlanProblem, buckets: int = 2000) -> Solution | None:
         counts = np.bincount(last, minlength=n)
         slot = np.empty(len(cands), dtype=np.int64)
         slot[order] = np.arange(len(cands)) - np.repeat(np.cumsum(counts) - counts, counts)
-        block = np.full((n, counts.max(), width), inf)
+        block = np.full((n, counts.max(), width), inf, dtype=DP_FLOAT)
         block[last, slot] = value
         padded[:, width:] = block.min(axis=1)
         back.append((before, arrive_padded.copy(), first, last, shift, energy))
-    cost = padded[:, width:]
+    return _DpTables(states, delta, width, cap, switch_energy, back, padded[:, width:].copy())
+
+
+def _dp_extract(problem: PlanProblem, tables: _DpTables, start: float) -> Solution | None:
+    """The cheapest plan of the tables within ``problem.budget_us`` (and its period)."""
+    states, delta, width = tables.states, tables.delta, tables.width
+    n = len(states)
+    inf = np.inf
+    last_bucket = min(width - 1, math.floor(problem.budget_us / delta + 1e-9))
+    cost = tables.cost
     best = None
     for si, s in enumerate(states):
-        bt, be = problem.transition(s, problem.initial_state) if s == problem.initial_state or \
-            (s, problem.initial_state) in problem.transitions else (inf, inf)
-        for b in np.nonzero(np.isfinite(cost[si]))[0]:
-            idle, _ = idle_energy(problem, problem.period - b * delta - bt)
-            total = cost[si, b] + be + idle
-            if np.isfinite(total) and (best is None or total < best[0]):
-                best = (total, si, int(b))
+        if s != problem.initial_state and (s, problem.initial_state) not in problem.transitions:
+            continue
+        bt, be = problem.transition(s, problem.initial_state)
+        buckets = np.arange(last_bucket + 1)
+        totals = cost[si, : last_bucket + 1] + be + idle_energy_array(problem, problem.period - buckets * delta - bt)
+        b = int(np.argmin(totals))
+        if np.isfinite(totals[b]) and (best is None or totals[b] < best[0]):
+            best = (float(totals[b]), si, b)
     if best is None:
         # rounding every step up can lose plans near the budget: the fastest plan is still an
         # answer when it fits
@@ -225,7 +254,7 @@ def solve_dp(problem: PlanProblem, buckets: int = 2000) -> Solution | None:
     _, si, b = best
     choice = []
     for layer in range(len(problem.layers) - 1, -1, -1):
-        before, arrive_padded, first, last, shift, energy = back[layer]
+        before, arrive_padded, first, last, shift, energy = tables.back[layer]
         target = cost[si, b]
         # the candidate (ending in si at bucket b) and the switch into it that reached ``target``:
         # the same additions as the forward pass, so the minima compare equal
@@ -234,14 +263,35 @@ def solve_dp(problem: PlanProblem, buckets: int = 2000) -> Solution | None:
         assert value[ci] == target, "DP backtracking lost its path"
         b -= int(shift[ci])
         fi = int(first[ci])
-        via = before[np.arange(n), width + b - cap[:, fi]] + switch_energy[:, fi]
+        via = before[np.arange(n), width + b - tables.cap[:, fi]] + tables.switch_energy[:, fi]
         pi = int(np.argmin(via))
-        b -= int(cap[pi, fi])
+        b -= int(tables.cap[pi, fi])
         choice.append(problem.layers[layer][ci])
         cost = before[:, width:]
         si = pi
     choice.reverse()
     return _finish(problem, choice, False, "dp", start)
+
+
+def solve_dp(problem: PlanProblem, buckets: int = 2000) -> Solution | None:
+    """Exact DP over (layer, clock state, time bucket).
+
+    Each layer is two vectorised steps: the switch into every first state (a gather over pairs
+    of states), then every candidate at once (one gather of candidates x buckets). Switch and
+    candidate times are each rounded *up* to buckets of budget / ``buckets``, so a plan found is
+    never over budget, and the DP may miss plans within 2 x layers + 1 buckets of it (then the
+    fastest plan is returned when it fits).
+    """
+    start = time.perf_counter()
+    return _dp_extract(problem, _dp_forward(problem, problem.budget_us, buckets), start)
+
+
+def solve_dp_budgets(problem: PlanProblem, budgets_us, buckets: int = 2000) -> list[Solution | None]:
+    """:func:`solve_dp` for several budgets (at the problem's period) from one forward pass,
+    its buckets sized by the largest budget."""
+    start = time.perf_counter()
+    tables = _dp_forward(problem, max(budgets_us), buckets)
+    return [_dp_extract(problem.with_budget(b, problem.period_us), tables, start) for b in budgets_us]
 
 
 def _fastest_choice(problem: PlanProblem) -> list[Candidate]:
