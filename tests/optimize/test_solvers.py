@@ -47,6 +47,24 @@ def test_pruning_keeps_the_optimum(spec):
         assert pruned.energy_uj == pytest.approx(full.energy_uj)
 
 
+@settings(max_examples=30, deadline=None)
+@given(small)
+def test_bound_pruning_keeps_every_optimal_plan(spec):
+    """Pruned by the optimum's own energy as the bound, the optimum must survive."""
+    from tvm_stm32dvfs.optimize.solvers import bound_prune
+
+    layers, cands, states, seed, slack = spec
+    problem = synthetic_problem(layers, cands, states, seed=seed, integer=True, slack=slack)
+    problem = problem.with_budget(problem.budget_us, problem.budget_us * 2 + 10)
+    exact = brute_force(problem)
+    if exact is None:
+        return
+    kept = bound_prune(problem, exact.energy_uj)
+    for layer, c in enumerate(exact.choice):
+        assert c in kept.layers[layer]
+    assert brute_force(kept).energy_uj == pytest.approx(exact.energy_uj)
+
+
 def test_energy_never_rises_when_the_budget_is_relaxed():
     problem = synthetic_problem(8, 10, 5, seed=3)
     fastest = min_latency_us(problem)

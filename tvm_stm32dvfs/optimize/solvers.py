@@ -65,7 +65,7 @@ def prune(problem: PlanProblem) -> PlanProblem:
     return replace(problem, layers=tuple(layers))
 
 
-def _min_over_paths(problem: PlanProblem, weight) -> tuple[list[dict], list[dict]]:
+def _min_over_paths(problem: PlanProblem, weight, include_return_time: bool = True) -> tuple[list[dict], list[dict]]:
     """Per layer, the least total ``weight`` (of candidates and switches, ignoring every other
     limit) of reaching each first state before it, and of finishing from each last state after it
     (the switch back to the initial state included)."""
@@ -83,7 +83,8 @@ def _min_over_paths(problem: PlanProblem, weight) -> tuple[list[dict], list[dict
             if v < best.get(c.last_state, math.inf):
                 best[c.last_state] = v
     leave: list[dict] = [{} for _ in layers]
-    after = {s: weight(problem.transition(s, problem.initial_state)) for s in states}
+    after = {s: weight(problem.transition(s, problem.initial_state) if include_return_time
+                       else (0.0, problem.transition(s, problem.initial_state)[1])) for s in states}
     for i in range(len(layers) - 1, -1, -1):
         leave[i] = {g: after.get(g, math.inf) for g in {c.last_state for c in layers[i]}}
         if i:
@@ -94,21 +95,52 @@ def _min_over_paths(problem: PlanProblem, weight) -> tuple[list[dict], list[dict
     return arrive, leave
 
 
+def _least_idle_energy(problem: PlanProblem) -> float:
+    """A lower bound of the idle energy of any plan within the budget: each idle option at the
+    least slack it may see (period - budget - the slowest switch back to the initial state, or
+    its wake-up time if that is longer); the options' energies rise with the slack."""
+    back = max((problem.transition(s, problem.initial_state)[0] for s in problem.states()
+                if s == problem.initial_state or (s, problem.initial_state) in problem.transitions), default=0.0)
+    least_slack = max(problem.period - problem.budget_us - back, 0.0)
+    options = [(problem.busy_power_mw[problem.initial_state], 0.0, 0.0)] \
+        if problem.initial_state in problem.busy_power_mw else []
+    options += [(m.power_mw, m.wakeup_us, m.wakeup_energy_uj) for m in problem.idle_modes
+                if m.requires_state is None or m.requires_state == problem.initial_state]
+    return min((p * (max(least_slack, w) - w) / 1000 + ew for p, w, ew in options), default=0.0)
+
+
+def _lagrange_multipliers(problem: PlanProblem, points: int = 24) -> list[float]:
+    """Prices of latency (uJ per us) for Lagrangian bounds: 0, and the maximiser of
+    L(lam) = min over paths of (energy + lam x time) - lam x budget (concave) with its neighbours."""
+    def bound(lam: float) -> float:
+        arrive, out = _min_over_paths(problem, lambda te: te[1] + lam * te[0], include_return_time=False)
+        whole = min(arrive[0][c.first_state] + c.energy_uj + lam * c.time_us + out[0][c.last_state]
+                    for c in problem.layers[0])
+        return whole - lam * problem.budget_us
+
+    energies = [c.energy_uj for cands in problem.layers for c in cands]
+    times = [c.time_us for cands in problem.layers for c in cands]
+    hi = max(energies, default=1.0) / max(min(times, default=1.0), 1e-9)
+    lo = 0.0
+    for _ in range(points):  # ternary search on the concave L
+        a, b = lo + (hi - lo) / 3, hi - (hi - lo) / 3
+        if bound(a) < bound(b):
+            lo = a
+        else:
+            hi = b
+    best = (lo + hi) / 2
+    return [0.0] + ([best / 2, best, best * 2] if best > 0 else [])
+
+
 def bound_prune(problem: PlanProblem, upper_bound_uj: float) -> PlanProblem:
     """Drop every candidate that no plan within the budget, or no plan cheaper than
     ``upper_bound_uj`` (a known plan's energy), can use: the fastest plan through it is over
     budget, or the cheapest plan through it (latency ignored, idle at its least) costs more."""
     from dataclasses import replace
 
-    t_in, t_out = _min_over_paths(problem, lambda te: te[0])
+    t_in, t_out = _min_over_paths(problem, lambda te: te[0], include_return_time=False)  # latency only
     e_in, e_out = _min_over_paths(problem, lambda te: te[1])
-    least_slack = max(problem.period - problem.budget_us, 0.0)
-    idle_options = [(problem.busy_power_mw[problem.initial_state], 0.0, 0.0)] \
-        if problem.initial_state in problem.busy_power_mw else []
-    idle_options += [(m.power_mw, m.wakeup_us, m.wakeup_energy_uj) for m in problem.idle_modes
-                     if m.requires_state is None or m.requires_state == problem.initial_state]
-    # each mode at the least slack it may be used with: a lower bound of the idle energy
-    idle_least = min((p * (max(least_slack, w) - w) / 1000 + ew for p, w, ew in idle_options), default=0.0)
+    idle_least = _least_idle_energy(problem)
     margin = 1e-9 * max(1.0, abs(upper_bound_uj))
     layers = []
     for i, cands in enumerate(problem.layers):
@@ -371,10 +403,11 @@ def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Soluti
     ``incumbent`` (e.g. the DP's plan) seeds the bound: proving it optimal is one unsat call.
 
     Measured (benchmarks/optimize.py, 2 cores): instant on the hypothesis instances of the tests
-    (up to 6 x 8), but no proof within 60 s on a real-valued 10 x 8 synthetic instance, after
-    dominance and bound pruning, with this loop or z3.Optimize (sum or soft objective, the
-    latency as a PB or an arithmetic constraint): without the latency constraint Z3 needs 0.6 s,
-    so it is the knapsack that CDCL(T) refutes poorly. The DP is the practical solver.
+    (up to 6 x 8). On a real-valued 10 x 8 synthetic instance, plain CDCL(T) found no proof in
+    60 s (with this loop or z3.Optimize, sum or soft objectives, PB or arithmetic latency): it
+    refutes the knapsack only at the leaves. Prefix cuts with the DP's completion bounds brought
+    that to 50 s, Lagrangian ones (latency priced at the relaxation's multiplier) to 2.5 s; a
+    30 x 16 instance is still not proven in 60 s. The DP is the practical solver.
 
     Returns None when no plan fits; on the time limit, the best plan found with ``optimal``
     False (or None when there is none).
@@ -391,6 +424,7 @@ def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Soluti
     time_terms: list[tuple] = []  # (Bool, ticks): the budget, rounded up
     exact_time: list = []  # the same times as exact rationals: the slack the idle energy is paid on
     energy_terms: list = []
+    layer_energy: list[list] = [[] for _ in range(len(problem.layers) + 1)]  # per layer, switch into it included
     layer_vars = []
     for layer, cands in enumerate(problem.layers):
         bools = [z3.Bool(f"c{layer}_{k}") for k in range(len(cands))]
@@ -399,7 +433,7 @@ def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Soluti
         for b, c in zip(bools, cands):
             time_terms.append((b, ticks(c.time_us)))
             exact_time.append(z3.If(b, z3.RealVal(c.time_us), 0))
-            energy_terms.append(z3.If(b, z3.RealVal(c.energy_uj), 0))
+            layer_energy[layer].append(z3.If(b, z3.RealVal(c.energy_uj), 0))
 
     def boundary(layer: int, which: str) -> dict:
         """state -> Bool: layer ``layer`` starts (``first``) / ends (``last``) in it."""
@@ -408,24 +442,24 @@ def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Soluti
             out.setdefault(getattr(c, f"{which}_state"), []).append(b)
         return {state: z3.Or(bs) if len(bs) > 1 else bs[0] for state, bs in out.items()}
 
-    def charge(condition, t_us: float, e_uj: float, name: str):
+    def charge(condition, t_us: float, e_uj: float, name: str, layer: int):
         y = z3.Bool(name)
         solver.add(y == condition)  # not just implied: a phantom switch would shorten the paid idle
         time_terms.append((y, ticks(t_us)))
         exact_time.append(z3.If(y, z3.RealVal(t_us), 0))
-        energy_terms.append(z3.If(y, z3.RealVal(e_uj), 0))
+        layer_energy[layer].append(z3.If(y, z3.RealVal(e_uj), 0))
         return y
 
     initial = problem.initial_state
     for state, cond in boundary(0, "first").items():
         if state != initial:
-            charge(cond, *problem.transition(initial, state), f"in_{state}")
+            charge(cond, *problem.transition(initial, state), f"in_{state}", 0)
     for layer in range(len(problem.layers) - 1):
         ends, starts = boundary(layer, "last"), boundary(layer + 1, "first")
         for a, ca in ends.items():
             for b, cb in starts.items():
                 if a != b:
-                    charge(z3.And(ca, cb), *problem.transition(a, b), f"sw{layer}_{a}_{b}")
+                    charge(z3.And(ca, cb), *problem.transition(a, b), f"sw{layer}_{a}_{b}", layer + 1)
     back_time = []
     for state, cond in boundary(len(problem.layers) - 1, "last").items():
         if state != initial:
@@ -433,7 +467,7 @@ def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Soluti
             y = z3.Bool(f"back_{state}")
             solver.add(y == cond)
             back_time.append(z3.If(y, z3.RealVal(t_us), 0))
-            energy_terms.append(z3.If(y, z3.RealVal(e_uj), 0))
+            layer_energy[-1].append(z3.If(y, z3.RealVal(e_uj), 0))
     solver.add(z3.PbLe(time_terms, math.floor(problem.budget_us / Z3_TIME_UNIT_US + 1e-9)))
     slack = z3.RealVal(problem.period) - z3.Sum(exact_time) - (z3.Sum(back_time) if back_time else 0)
     solver.add(slack >= 0)
@@ -451,7 +485,37 @@ def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Soluti
             solver.add(z3.Implies(u, z3.And(slack >= w, idle == z3.RealVal(p) * (slack - w) / 1000 + z3.RealVal(ew))))
     else:
         solver.add(idle == 0, slack == 0)
-    objective = z3.Sum(energy_terms) + idle
+    # prefix energies E_i, and per layer the least energy any completion from its last state can
+    # add (the DP's bounds, latency ignored): "E_i + that + least idle < bound" lets Z3 refute a
+    # prefix as soon as it is assigned instead of at the leaves of the search
+    prefix = []
+    running = z3.RealVal(0)
+    for layer, terms in enumerate(layer_energy):
+        e_layer = z3.Real(f"E{layer}")
+        solver.add(e_layer == running + (z3.Sum(terms) if terms else 0))
+        prefix.append(e_layer)
+        running = e_layer
+    # Lagrangian versions of those bounds: with the latency priced at lam uJ/us, any completion
+    # costs at least S_lam(last state) - lam x (the time left in the budget); lam near the
+    # relaxation's optimum makes them as tight as a linear relaxation of the knapsack
+    time_prefix = []
+    running_t = z3.RealVal(0)
+    for layer in range(len(problem.layers)):
+        t_layer = z3.Real(f"T{layer}")
+        terms = [z3.If(b, z3.RealVal(c.time_us), 0) for b, c in zip(layer_vars[layer], problem.layers[layer])]
+        solver.add(t_layer >= running_t + z3.Sum(terms))  # switch times left out: a lower bound
+        time_prefix.append(t_layer)
+        running_t = t_layer
+    idle_least = _least_idle_energy(problem)
+    completions = []
+    for lam in _lagrange_multipliers(problem):
+        _, out = _min_over_paths(problem, lambda te, lam=lam: te[1] + lam * te[0], include_return_time=False)
+        for layer in range(len(problem.layers)):
+            rest = z3.Sum([z3.If(cond, z3.RealVal(out[layer][state]), 0)
+                           for state, cond in boundary(layer, "last").items()])
+            budget_left = z3.RealVal(problem.budget_us) - time_prefix[layer]
+            completions.append(prefix[layer] + rest - z3.RealVal(lam) * budget_left)
+    objective = prefix[-1] + idle
 
     best = incumbent
     while True:
@@ -462,7 +526,9 @@ def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Soluti
         solver.push()
         if best is not None:
             # strictly cheaper than the best known (a relative margin absorbs float noise)
-            solver.add(objective < best.energy_uj - 1e-9 * max(1.0, abs(best.energy_uj)))
+            bound = best.energy_uj - 1e-9 * max(1.0, abs(best.energy_uj))
+            solver.add(objective < bound)
+            solver.add(*[completion + idle_least < bound for completion in completions])
         result = solver.check()
         if result == z3.sat:
             model = solver.model()
