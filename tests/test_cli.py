@@ -33,7 +33,8 @@ def test_compile_prints_layer_table_and_writes_sources(tmp_path):
     proc = run_cli("compile", str(ZOO["kws_dscnn"].path), "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "depthwise_conv2d" in proc.stdout and "arena" in proc.stdout
-    assert (out / "model.c").is_file() and (out / "model.h").is_file()
+    assert (out / "model" / "model.c").is_file() and (out / "model" / "model.h").is_file()
+    assert (out / "CMakeLists.txt").is_file() and (out / "app" / "main.c").is_file()
 
 
 def test_validate_reports_errors_against_onnxruntime():
@@ -103,7 +104,7 @@ def test_compile_quantizes_with_a_calibration_file(tmp_path):
     np.savez(calib, input=calibration_set("kws_dscnn")[:8])
     proc = run_cli("compile", str(ZOO["kws_dscnn"].path), "-o", str(tmp_path / "q"), "--quantize", str(calib))
     assert proc.returncode == 0, proc.stderr
-    assert "int8_t" in (tmp_path / "q" / "kernels.c").read_text()
+    assert "int8_t" in (tmp_path / "q" / "model" / "kernels.c").read_text()
     bad = tmp_path / "bad.npz"
     np.savez(bad, input=np.zeros((2, 3, 3), np.float32))
     assert_one_line_error(run_cli("compile", str(ZOO["kws_dscnn"].path), "-o", str(tmp_path / "r"), "--quantize",
@@ -118,7 +119,7 @@ def test_plan_prints_the_plan_writes_its_table_and_rejects_an_unreachable_budget
     proc = run_cli("plan", model, "--latency-ms", "200", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "access state" in proc.stdout and "predicted" in proc.stdout
-    assert "stm32dvfs_model_plan" in (out / "plan.c").read_text()
+    assert "stm32dvfs_model_plan" in (out / "model" / "plan.c").read_text()
     proc = run_cli("plan", model, "--latency-ms", "0.5")
     assert_one_line_error(proc, r"minimum achievable latency is \d+\.\d+ ms")
     plot = tmp_path / "front.png"

@@ -42,6 +42,7 @@ def test_wheel_installs_and_compiles_outside_the_checkout(tmp_path):
         mod, params = tvm_stm32dvfs.from_onnx(ZOO["kws_dscnn"].path)
         c = tvm_stm32dvfs.build(mod, params=params)
         c.export_c("model_out")
+        c.export_project("project")
         y = c.run_host(np.zeros((1, 1, 49, 10), np.float32))
         assert y.shape == (1, 12) and abs(float(y.sum()) - 1.0) < 1e-5
         print("ok")
@@ -51,3 +52,10 @@ def test_wheel_installs_and_compiles_outside_the_checkout(tmp_path):
     proc = subprocess.run([str(py), "-c", script], cwd=work, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert (work / "model_out" / "model.c").is_file()
+    # the exported firmware project builds and runs with nothing of the checkout (host platform)
+    build = work / "project" / "build"
+    subprocess.run(["cmake", "-S", str(work / "project"), "-B", str(build), "-DSTM32DVFS_PLATFORM=host"], check=True,
+                   capture_output=True, timeout=600)
+    subprocess.run(["cmake", "--build", str(build)], check=True, capture_output=True, timeout=600)
+    run = subprocess.run([str(build / "firmware")], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0 and run.stdout.startswith("status 0 inferences 10"), run.stdout

@@ -64,7 +64,7 @@ def _parse_shape(shape: Optional[list[str]]) -> Optional[dict[str, list[int]]]:
 @_one_line_errors
 def compile_cmd(
     model: Path = typer.Argument(..., help="ONNX model file"),
-    output: Path = typer.Option(..., "-o", "--output", help="directory for the generated sources"),
+    output: Path = typer.Option(..., "-o", "--output", help="directory for the firmware project (CMake)"),
     board: str = typer.Option("stm32f746g-disco", "--board", help="target board"),
     shape: Optional[list[str]] = typer.Option(None, "--shape", help="NAME:1x3x32x32 for dynamic inputs"),
     quantize: Optional[Path] = typer.Option(None, "--quantize", help="calibration .npz: quantize the float model to int8 first"),
@@ -80,12 +80,12 @@ def compile_cmd(
 
         source = quantize_model(model, quantize)
     mod, params = from_onnx(source, shape=_parse_shape(shape))
-    compiled = build(mod, target=f"stm32dvfs-{board}", params=params, dae=dae)
-    compiled.export_c(output)
+    compiled = build(mod, target=f"stm32dvfs-{board}", params=params, dae=dae, model_name=model.stem)
+    compiled.export_project(output)
     console.print(layer_table(compiled, title=f"{model.name} on {board}"))
     console.print(
         f"arena (peak activation SRAM): {compiled.arena_bytes} B   "
-        f"weights (flash): {compiled.weights_bytes} B   sources: {output}"
+        f"weights (flash): {compiled.weights_bytes} B   firmware project: {output} (README.md there says how to build)"
     )
 
 
@@ -163,7 +163,7 @@ def plan_cmd(
     pareto: Optional[int] = typer.Option(None, "--pareto", min=2, help="sweep N budgets from the fastest "
                                          "possible to --latency-ms and print the energy/latency front"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="with --pareto: save the front as an image"),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the planned C sources here"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the planned firmware project here"),
     granularities: int = typer.Option(3, "--granularities", min=1, help="DAE tile options per layer"),
 ) -> None:
     """Choose the clock state of every layer phase for minimum energy within a latency budget."""
@@ -181,13 +181,13 @@ def plan_cmd(
                              latency_ms=latency_ms, period_ms=period_ms, plan_method=method,
                              max_granularities=granularities)
         if output is not None:
-            compiled.export_c(output)
+            compiled.export_project(output)
         plan = compiled.plan
         console.print(plan_table(compiled, title=f"{model.name} on {board}: DVFS plan within {latency_ms:g} ms"))
         console.print(f"predicted {plan.predicted_latency_ms:.3f} ms, {plan.predicted_energy_uj:,.1f} uJ per "
                       f"{plan.period_ms:g} ms period; starts and idles ({plan.idle_mode}) in {plan.initial_state}; "
                       f"{plan.solver}{' (optimal)' if plan.optimal else ''} in {plan.solve_s:.2f} s"
-                      + (f"; sources: {output}" if output is not None else ""))
+                      + (f"; firmware project: {output}" if output is not None else ""))
         return
     from .boards import load
     from .optimize import pareto_front

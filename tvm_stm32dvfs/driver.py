@@ -5,8 +5,6 @@ The driver is the only module that knows every stage; the stages know only their
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence, Union
@@ -68,25 +66,41 @@ class CompiledModel:
 
     # ------------------------------------------------------------- outputs
     def export_c(self, directory: Union[str, Path]) -> list[Path]:
-        """Write the model sources into ``directory``: all files or none.
+        """Write the model sources into ``directory``: all files or none (they are written to a
+        sibling temporary folder first and moved into place)."""
+        from .codegen.project import write_atomically
 
-        The files are written to a sibling temporary folder first and moved into place, so a
-        failure never leaves a half-written directory behind.
-        """
-        directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
-        try:
-            self.sources.write(tmp)
-            directory.mkdir(exist_ok=True)
-            written = []
-            for f in sorted(tmp.iterdir()):
-                target = directory / f.name
-                f.replace(target)
-                written.append(target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return written
+        return write_atomically(dict(self.sources.files), Path(directory))
+
+    def export_project(self, directory: Union[str, Path], x: Inputs | None = None, repeat: int = 10) -> list[Path]:
+        """Write the firmware project (CMake; model, runtime and clock driver; start-up code and
+        linker script of the board; an application running ``repeat`` inferences on ``x``, by
+        default a seeded random input) into ``directory``: all files or none. Raises
+        :class:`~tvm_stm32dvfs.errors.ResourceLimitError` when the model cannot fit the board."""
+        from .boards import load
+        from .codegen.project import STACK_BYTES, project_files, ram_region, write_atomically
+        from .errors import ResourceLimitError
+
+        board = load(self.board)
+        _, ram_bytes = ram_region(board)
+        outputs = sum(o.nbytes for o in self.outputs)
+        need_ram = self.arena_bytes + outputs + STACK_BYTES
+        if need_ram > ram_bytes:
+            raise ResourceLimitError(f"{self.model_name} needs {need_ram} B of SRAM (arena {self.arena_bytes} B + outputs "
+                                     f"{outputs} B + stack {STACK_BYTES} B), {board.name} has {ram_bytes} B: use smaller "
+                                     "DAE tiles, an int8 model or a board with more SRAM")
+        need_flash = self.weights_bytes + sum(t.nbytes for t in self.inputs)
+        if need_flash > board.flash_bytes:
+            raise ResourceLimitError(f"{self.model_name} needs {need_flash} B of flash (weights + test input), "
+                                     f"{board.name} has {board.flash_bytes} B: quantize it or pick a larger board")
+        if x is None:
+            rng = np.random.default_rng(0)
+            x = [rng.standard_normal(t.shape).astype(t.dtype) if t.dtype.startswith("float")
+                 else rng.integers(-100, 100, size=t.shape).astype(t.dtype) for t in self.inputs]
+        arrays = self._input_arrays(x)
+        files = project_files(self.sources, board, self.model_name, arrays, [o.nbytes for o in self.outputs],
+                              len(self.layers), self.arena_bytes, self.weights_bytes, repeat)
+        return write_atomically(files, Path(directory))
 
     def _input_arrays(self, x: Inputs) -> list[np.ndarray]:
         specs = self.inputs

@@ -1,0 +1,89 @@
+"""The firmware project of a compiled model: CMake, model sources, runtime, board support and an
+application, for the board, QEMU (mps2-an500) and the host — what a user builds and flashes."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .. import __version__
+from ..resources import data_dir, templates
+from .emit import CSources
+
+#: compiler flags of each core (hard-float ABI with the core's FPU)
+CPU_FLAGS = {
+    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"],
+    "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+}
+#: openocd board configurations shipped with openocd
+OPENOCD = {"stm32f746g-disco": "stm32f746g-disco.cfg", "nucleo-f767zi": "st_nucleo_f7.cfg",
+           "nucleo-h743zi2": "st_nucleo_h743zi.cfg", "nucleo-l4r5zi": "st_nucleo_l4.cfg",
+           "nucleo-f411re": "st_nucleo_f4.cfg"}
+STACK_BYTES = 8 * 1024
+
+
+def ram_region(board) -> tuple[int, int]:
+    """(origin, bytes) of the data RAM: DTCM and SRAM together where they are contiguous (F7),
+    else the main SRAM (H7's AXI SRAM, which DMA reaches)."""
+    regions = board.regions
+    sram = regions["sram"]
+    tcm = regions.get("dtcm")
+    if tcm is not None and tcm.origin + tcm.bytes == sram.origin:
+        return tcm.origin, tcm.bytes + sram.bytes
+    return sram.origin, sram.bytes
+
+
+def project_files(sources: CSources, board, model_name: str, inputs: Sequence[np.ndarray], output_bytes: Sequence[int],
+                  layers: int, arena_bytes: int, weights_bytes: int, repeat: int = 10) -> dict[str, str]:
+    """Every file of the project: relative path -> text."""
+    env = templates()
+    ram_origin, ram_bytes = ram_region(board)
+    flash = board.regions["flash"]
+    ctx = {
+        "model_name": model_name, "version": __version__, "board": board.name, "mcu": board.mcu,
+        "family": board.data.family, "cpu_flags": CPU_FLAGS[board.core], "repeat": repeat,
+        "flash_origin": flash.origin, "flash_bytes": flash.bytes, "ram_origin": ram_origin, "ram_bytes": ram_bytes,
+        "stack_bytes": STACK_BYTES, "openocd_config": OPENOCD.get(board.name, "stm32.cfg"),
+        "inputs": [{"nbytes": a.nbytes, "bytes": ", ".join(str(b) for b in a.tobytes())} for a in inputs],
+        "outputs": [{"nbytes": n} for n in output_bytes],
+        "num_layers": layers, "arena_bytes": arena_bytes, "weights_bytes": weights_bytes,
+        "has_plan": "plan.c" in sources.files,
+        "plan_states": sources.files.get("plan.c", "").count("/* ") - 1,
+    }
+    files = {f"model/{name}": text for name, text in sources.files.items()}
+    files["CMakeLists.txt"] = env.get_template("project/CMakeLists.txt.j2").render(**ctx)
+    files["README.md"] = env.get_template("project/README.md.j2").render(**ctx)
+    files["app/main.c"] = env.get_template("project/main.c.j2").render(**ctx)
+    files[f"board/{board.name}.ld"] = env.get_template("project/board.ld.j2").render(**ctx)
+    files["board/startup.c"] = (data_dir("runtime") / "board" / "startup.c").read_text()
+    files["platform/qemu/startup_qemu.c"] = (data_dir("runtime") / "qemu" / "startup_qemu.c").read_text()
+    files["platform/qemu/mps2_an500.ld"] = (data_dir("runtime") / "qemu" / "mps2_an500.ld").read_text()
+    files["cmake/arm-none-eabi.cmake"] = (data_dir("cmake") / "arm-none-eabi.cmake").read_text()
+    return files
+
+
+def write_atomically(files: dict[str, str], directory: Path) -> list[Path]:
+    """Write ``files`` under ``directory``: all of them or none (a sibling temporary folder is
+    filled first and moved into place)."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        for name, text in files.items():
+            path = tmp / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        directory.mkdir(exist_ok=True)
+        written = []
+        for name in sorted(files):
+            target = directory / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            (tmp / name).replace(target)
+            written.append(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return written
