@@ -239,6 +239,7 @@ def _build_planned(mod, board_name, params, model_name, dae, granularity, latenc
         if layer.granularity != want or layer.access_state != choice.key.access_state:
             raise AssertionError(f"layer {layer.name}: built {layer.granularity}/{layer.access_state}, "
                                  f"planned {choice.key}")
-    sources = emit_sources(lowered, model_name=model_name, board=board_name, plan_initial_state=plan.initial_state)
+    sources = emit_sources(lowered, model_name=model_name, board=board_name, plan_initial_state=plan.initial_state,
+                           plan_idle_mode=plan.idle_mode)
     return CompiledModel(board=board_name, lowered=lowered, sources=sources, model_name=model_name,
                          source_mod=first.source_mod, plan=plan)

@@ -46,12 +46,20 @@ typedef struct {
   uint8_t execute;
 } stm32dvfs_layer_plan;
 
+/** How the plan spends the rest of the period after an inference. */
+typedef enum {
+  STM32DVFS_IDLE_BUSY = 0,  /**< spin at the start state's clock */
+  STM32DVFS_IDLE_SLEEP = 1, /**< WFI: core clock stopped, peripherals running */
+  STM32DVFS_IDLE_STOP = 2,  /**< SLEEPDEEP + WFI: Stop mode, wakes on HSI */
+} stm32dvfs_idle_mode;
+
 typedef struct {
   const stm32dvfs_clock_state* states;
   uint32_t num_states;
   const stm32dvfs_layer_plan* layers;
   uint32_t num_layers;
   uint8_t initial; /**< the state the period starts and idles in */
+  uint8_t idle;    /**< stm32dvfs_idle_mode between inferences */
 } stm32dvfs_plan;
 
 /**

@@ -96,7 +96,11 @@ def _arg_expr(lowered: LoweredModel, name: str, written: bool) -> str:
     return f"({ct}*)ARENA({lowered.arena_offsets[name]}u)"
 
 
-def _plan_context(lowered: LoweredModel, board: str, initial_state: str | None) -> dict | None:
+_IDLE_MODES = {"busy": "STM32DVFS_IDLE_BUSY", "none": "STM32DVFS_IDLE_BUSY", "sleep": "STM32DVFS_IDLE_SLEEP",
+               "stop": "STM32DVFS_IDLE_STOP"}
+
+
+def _plan_context(lowered: LoweredModel, board: str, initial_state: str | None, idle_mode: str) -> dict | None:
     """The plan table of a model whose layers carry AnnotateDvfs' states (None without a plan).
 
     The states are printed as the plan names them; nothing here chooses one."""
@@ -132,13 +136,15 @@ def _plan_context(lowered: LoweredModel, board: str, initial_state: str | None) 
         "layers": [{"name": layer.name, "granularity": layer.granularity, "access": index[layer.access_state],
                     "execute": index[layer.execute_state]} for layer in layers],
         "initial": index[initial_state if initial_state is not None else layers[0].access_state],
+        "idle": _IDLE_MODES[idle_mode],
     }
 
 
 def emit_sources(lowered: LoweredModel, model_name: str = "model", board: str = "host",
-                 plan_initial_state: str | None = None) -> CSources:
+                 plan_initial_state: str | None = None, plan_idle_mode: str = "busy") -> CSources:
     """Render the model's C sources (with plan.c when its layers carry a DVFS plan;
-    ``plan_initial_state`` is the state the plan's period starts in)."""
+    ``plan_initial_state`` is the state the plan's period starts in, ``plan_idle_mode`` how it
+    idles: busy, sleep or stop)."""
     functions: list[CFunction] = []
     helpers: set[str] = set()
     by_name: dict[str, CFunction] = {}
@@ -202,7 +208,7 @@ def emit_sources(lowered: LoweredModel, model_name: str = "model", board: str = 
         "helpers": helper_definitions(helpers),
         "weights": weights,
     }
-    plan = _plan_context(lowered, board, plan_initial_state)
+    plan = _plan_context(lowered, board, plan_initial_state, plan_idle_mode)
     ctx["has_plan"] = plan is not None
     env = templates()
     outs = ["model.h", "model.c", "kernels.h", "kernels.c", "weights.h", "weights.c"]
