@@ -18,9 +18,9 @@ from tvm_stm32dvfs.models.zoo import ZOO
 TOOLCHAIN = "-DCMAKE_TOOLCHAIN_FILE=cmake/arm-none-eabi.cmake"
 
 
-def _cmake(project: Path, platform: str) -> Path:
-    build = project / f"build-{platform}"
-    extra = [] if platform == "host" else [TOOLCHAIN]
+def _cmake(project: Path, platform: str, *options: str) -> Path:
+    build = project / f"build-{platform}{'-'.join(('',) + options)}"
+    extra = ([] if platform == "host" else [TOOLCHAIN]) + list(options)
     for cmd in (["cmake", "-S", str(project), "-B", str(build), f"-DSTM32DVFS_PLATFORM={platform}", *extra],
                 ["cmake", "--build", str(build)]):
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=project, timeout=900)
@@ -61,6 +61,15 @@ def test_qemu_and_host_builds_print_the_host_outputs(planned_kws, tmp_path, tool
     np.testing.assert_array_equal(_printed_outputs(run.stdout, planned_kws)[0], want)
     for name in ("firmware.bin", "firmware.hex"):
         assert (qemu / name).stat().st_size > 0
+    # the profiling build: same outputs, then the calibration CSV (QEMU has no DWT cycle counter,
+    # so only a board prints rows; here the header and that the profiler does not disturb)
+    profiled = _cmake(project, "qemu-mps2-an500", "-DSTM32DVFS_PROFILE=ON")
+    run = subprocess.run(["qemu-system-arm", "-M", "mps2-an500", "-nographic", "-semihosting", "-kernel",
+                          str(profiled / "firmware.elf")], capture_output=True, text=True, timeout=600,
+                         stdin=subprocess.DEVNULL)
+    assert run.returncode == 0 and "layer,phase,hz,wait_states,cycles" in run.stdout
+    np.testing.assert_array_equal(_printed_outputs(run.stdout, planned_kws)[0], want)
+    _cmake(project, "board", "-DSTM32DVFS_PROFILE=ON")  # and it builds warning-free for the board
 
 
 @pytest.mark.emulator
