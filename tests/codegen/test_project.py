@@ -48,6 +48,10 @@ def test_qemu_and_host_builds_print_the_host_outputs(planned_kws, tmp_path, tool
     project = tmp_path / "p"
     assert {"CMakeLists.txt", "README.md"} <= {p.name for p in project.iterdir()}
     assert (project / "model" / "plan.c").is_file() and (project / "board" / "stm32f746g-disco.ld").is_file()
+    plan = planned_kws.plan
+    states = dict.fromkeys([plan.initial_state] + [s for c in plan.choices for s in (c.key.access_state,
+                                                                                      c.key.execute_state)])
+    assert f"`model/plan.c`: {len(states)} clock states" in (project / "README.md").read_text()
     want = planned_kws.run_host(x)
     qemu = _cmake(project, "qemu-mps2-an500")
     run = subprocess.run(["qemu-system-arm", "-M", "mps2-an500", "-nographic", "-semihosting", "-kernel",

@@ -3,6 +3,7 @@ application, for the board, QEMU (mps2-an500) and the host — what a user build
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -52,7 +53,7 @@ def project_files(sources: CSources, board, model_name: str, inputs: Sequence[np
         "outputs": [{"nbytes": n} for n in output_bytes],
         "num_layers": layers, "arena_bytes": arena_bytes, "weights_bytes": weights_bytes,
         "has_plan": "plan.c" in sources.files,
-        "plan_states": sources.files.get("plan.c", "").count("/* ") - 1,
+        "plan_states": len(re.findall(r"^  /\* \d+: ", sources.files.get("plan.c", ""), re.M)),
     }
     files = {f"model/{name}": text for name, text in sources.files.items()}
     files["CMakeLists.txt"] = env.get_template("project/CMakeLists.txt.j2").render(**ctx)
