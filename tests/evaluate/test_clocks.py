@@ -105,3 +105,37 @@ def test_a_driver_that_speeds_up_before_raising_wait_states_is_caught(kws):
     x = np.zeros(plain.inputs[0].shape, np.float32)
     with pytest.raises(ClockRuleError, match="wait states must go up before the clock does"):
         emulate(wrong, x, core=board.core, memory=memory_map(board), clocks=board)
+
+
+@pytest.mark.emulator
+@pytest.mark.slow
+@pytest.mark.parametrize("board_name", BOARDS)
+def test_the_exported_board_firmware_follows_the_plan_within_the_rules(kws, board_name, tmp_path, tool):
+    """The firmware CMake builds for the board itself (not the emulator's own build), loaded in
+    Unicorn with the register model: plan installed, one inference, every switch checked."""
+    import subprocess
+
+    from tvm_stm32dvfs.evaluate.emulator import Emulator
+
+    tool("arm-none-eabi-gcc")
+    board = tvm_stm32dvfs.boards.load(board_name)
+    compiled, plan, plain = _planned(kws, board)
+    project = tmp_path / "project"
+    compiled.export_project(project, repeat=1)
+    build = project / "build"
+    for cmd in (["cmake", "-S", str(project), "-B", str(build), "-DCMAKE_TOOLCHAIN_FILE=cmake/arm-none-eabi.cmake"],
+                ["cmake", "--build", str(build)]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=project, timeout=900)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    emu = Emulator(build / "firmware.elf", memory=memory_map(board), core=board.core)
+    emu.track_clocks(clock_model(board))
+    emu.call("stm32dvfs_plan_install", emu.symbol("stm32dvfs_model_plan"))
+    x = np.random.default_rng(3).standard_normal(plain.inputs[0].shape).astype(np.float32)
+    outputs, *_ = emu.run_model([x], [(o.shape, o.dtype) for o in plain.outputs])
+    np.testing.assert_array_equal(outputs[0], plain.run_host(x))
+    assert emu.call("stm32dvfs_plan_status") == 0
+    for layer, phase, snapshot in emu.clock_trace:
+        choice = plan[layer]
+        want = board.state(choice.execute_state if phase == "execute" else choice.access_state)
+        assert (snapshot.hz, snapshot.wait_states, snapshot.scale) == (want.hz, want.wait_states, want.scale)
+    assert len({snapshot.hz for _, _, snapshot in emu.clock_trace}) == 3
