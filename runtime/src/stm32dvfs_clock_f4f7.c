@@ -19,6 +19,8 @@
 
 #include <stdint.h>
 
+#include "stm32dvfs_clock_regs.h"
+
 #define REG(address) (*(volatile uint32_t*)(address))
 
 #define RCC_CR REG(0x40023800u)
@@ -55,47 +57,19 @@
 #define SW_HSI 0u
 #define SW_HSE 1u
 #define SW_PLL 2u
-#define TIMEOUT 1000000u
 
 /* The state the chip leaves reset in: HSI 16 MHz, AHB /1 (scale and wait states read on first use). */
 static stm32dvfs_clock_state current = {16000000u, STM32DVFS_CLOCK_HSI, 0, 0, 0, 0, 1, 0, 0, 0, 16000000u};
 static int powered = 0;
 
-static int wait_set(volatile uint32_t* reg, uint32_t mask, uint32_t value)
-{
-  for (uint32_t i = 0; i < TIMEOUT; ++i) {
-    if ((*reg & mask) == value) {
-      return STM32DVFS_OK;
-    }
-  }
-  return STM32DVFS_ERROR_CLOCK;
-}
-
 static int set_wait_states(uint32_t ws)
 {
-  FLASH_ACR = (FLASH_ACR & ~FLASH_ACR_LATENCY_MASK) | ws;
-  return wait_set(&FLASH_ACR, FLASH_ACR_LATENCY_MASK, ws); /* RM: read back before going on */
+  return stm32dvfs_set_field(&FLASH_ACR, FLASH_ACR_LATENCY_MASK, ws);
 }
 
 static int select_sysclk(uint32_t sw)
 {
-  RCC_CFGR = (RCC_CFGR & ~RCC_CFGR_SW_MASK) | sw;
-  return wait_set(&RCC_CFGR, RCC_CFGR_SW_MASK << RCC_CFGR_SWS_SHIFT, sw << RCC_CFGR_SWS_SHIFT);
-}
-
-static uint32_t hpre_bits(uint32_t prescaler)
-{
-  switch (prescaler) {
-    case 2: return 8u;
-    case 4: return 9u;
-    case 8: return 10u;
-    case 16: return 11u;
-    case 64: return 12u;
-    case 128: return 13u;
-    case 256: return 14u;
-    case 512: return 15u;
-    default: return 0u;
-  }
+  return stm32dvfs_select_sysclk(&RCC_CFGR, RCC_CFGR_SW_MASK, RCC_CFGR_SWS_SHIFT, sw);
 }
 
 static uint32_t sw_of(const stm32dvfs_clock_state* s)
@@ -112,8 +86,7 @@ static int oscillator_on(uint8_t source)
 {
   const uint32_t on = source == STM32DVFS_CLOCK_HSE ? RCC_CR_HSEON : RCC_CR_HSION;
   const uint32_t ready = source == STM32DVFS_CLOCK_HSE ? RCC_CR_HSERDY : RCC_CR_HSIRDY;
-  RCC_CR |= on;
-  return wait_set(&RCC_CR, ready, ready);
+  return stm32dvfs_oscillator_on(&RCC_CR, on, ready);
 }
 
 int stm32dvfs_clock_apply(const stm32dvfs_clock_state* target)
@@ -145,7 +118,7 @@ int stm32dvfs_clock_apply(const stm32dvfs_clock_state* target)
   }
   if ((relock || rescale) && (RCC_CR & RCC_CR_PLLON) != 0u) {
     RCC_CR &= ~RCC_CR_PLLON;
-    if ((status = wait_set(&RCC_CR, RCC_CR_PLLRDY, 0u)) != STM32DVFS_OK) {
+    if ((status = stm32dvfs_wait_bits(&RCC_CR, RCC_CR_PLLRDY, 0u)) != STM32DVFS_OK) {
       return status;
     }
   }
@@ -160,11 +133,11 @@ int stm32dvfs_clock_apply(const stm32dvfs_clock_state* target)
 #if defined(STM32DVFS_FAMILY_F7)
     if (target->overdrive && !current.overdrive) {
       PWR_CR1 |= PWR_CR1_ODEN;
-      if ((status = wait_set(&PWR_CSR1, PWR_CSR1_ODRDY, PWR_CSR1_ODRDY)) != STM32DVFS_OK) {
+      if ((status = stm32dvfs_wait_bits(&PWR_CSR1, PWR_CSR1_ODRDY, PWR_CSR1_ODRDY)) != STM32DVFS_OK) {
         return status;
       }
       PWR_CR1 |= PWR_CR1_ODSWEN;
-      if ((status = wait_set(&PWR_CSR1, PWR_CSR1_ODSWRDY, PWR_CSR1_ODSWRDY)) != STM32DVFS_OK) {
+      if ((status = stm32dvfs_wait_bits(&PWR_CSR1, PWR_CSR1_ODSWRDY, PWR_CSR1_ODSWRDY)) != STM32DVFS_OK) {
         return status;
       }
     }
@@ -182,13 +155,13 @@ int stm32dvfs_clock_apply(const stm32dvfs_clock_state* target)
                   ((uint32_t)(target->pll_p / 2u - 1u) << 16) |
                   (target->pll_source == STM32DVFS_CLOCK_HSE ? RCC_PLLCFGR_SRC_HSE : 0u);
     RCC_CR |= RCC_CR_PLLON;
-    if ((status = wait_set(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY)) != STM32DVFS_OK) {
+    if ((status = stm32dvfs_wait_bits(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY)) != STM32DVFS_OK) {
       return status;
     }
   }
   /* 5. SYSCLK and the AHB prescaler, the larger divider first: HCLK never passes through a
    *    frequency above both the old and the new one */
-  const uint32_t hpre = hpre_bits(target->ahb_prescaler) << RCC_CFGR_HPRE_SHIFT;
+  const uint32_t hpre = stm32dvfs_prescaler_bits(target->ahb_prescaler) << RCC_CFGR_HPRE_SHIFT;
   if (target->ahb_prescaler > current.ahb_prescaler) {
     RCC_CFGR = (RCC_CFGR & ~RCC_CFGR_HPRE_MASK) | hpre;
   }

@@ -13,6 +13,8 @@
 
 #include <stdint.h>
 
+#include "stm32dvfs_clock_regs.h"
+
 #define REG(address) (*(volatile uint32_t*)(address))
 
 #define RCC_CR REG(0x58024400u)
@@ -50,61 +52,36 @@
 #define SW_HSE 2u
 #define SW_PLL1 3u
 #define VOS1 3u
-#define TIMEOUT 1000000u
 
 static stm32dvfs_clock_state current = {64000000u, STM32DVFS_CLOCK_HSI, 0, 0, 0, 0, 1, 0, 0, 0, 64000000u};
 static int powered = 0;
 
-static int wait_set(volatile uint32_t* reg, uint32_t mask, uint32_t value)
-{
-  for (uint32_t i = 0; i < TIMEOUT; ++i) {
-    if ((*reg & mask) == value) {
-      return STM32DVFS_OK;
-    }
-  }
-  return STM32DVFS_ERROR_CLOCK;
-}
-
 static int set_wait_states(uint32_t ws)
 {
-  FLASH_ACR = (FLASH_ACR & ~FLASH_ACR_LATENCY_MASK) | ws;
-  return wait_set(&FLASH_ACR, FLASH_ACR_LATENCY_MASK, ws);
+  return stm32dvfs_set_field(&FLASH_ACR, FLASH_ACR_LATENCY_MASK, ws);
 }
 
 static int select_sysclk(uint32_t sw)
 {
-  RCC_CFGR = (RCC_CFGR & ~RCC_CFGR_SW_MASK) | sw;
-  return wait_set(&RCC_CFGR, RCC_CFGR_SW_MASK << RCC_CFGR_SWS_SHIFT, sw << RCC_CFGR_SWS_SHIFT);
-}
-
-static uint32_t divider_bits(uint32_t divider)
-{
-  switch (divider) {
-    case 2: return 8u;
-    case 4: return 9u;
-    case 8: return 10u;
-    case 16: return 11u;
-    default: return 0u;
-  }
+  return stm32dvfs_select_sysclk(&RCC_CFGR, RCC_CFGR_SW_MASK, RCC_CFGR_SWS_SHIFT, sw);
 }
 
 static void set_cpu_prescaler(uint32_t divider)
 {
-  RCC_D1CFGR = (divider_bits(divider) << RCC_D1CFGR_D1CPRE_SHIFT) | RCC_D1CFGR_D1PPRE_DIV2 | RCC_D1CFGR_HPRE_DIV2;
+  RCC_D1CFGR = (stm32dvfs_prescaler_bits(divider) << RCC_D1CFGR_D1CPRE_SHIFT) | RCC_D1CFGR_D1PPRE_DIV2 | RCC_D1CFGR_HPRE_DIV2;
 }
 
 static int set_vos(uint32_t vos)
 {
   PWR_D3CR = (PWR_D3CR & ~PWR_D3CR_VOS_MASK) | (vos << PWR_D3CR_VOS_SHIFT);
-  return wait_set(&PWR_D3CR, PWR_D3CR_VOSRDY, PWR_D3CR_VOSRDY);
+  return stm32dvfs_wait_bits(&PWR_D3CR, PWR_D3CR_VOSRDY, PWR_D3CR_VOSRDY);
 }
 
 static int oscillator_on(uint8_t source)
 {
   const uint32_t on = source == STM32DVFS_CLOCK_HSE ? RCC_CR_HSEON : RCC_CR_HSION;
   const uint32_t ready = source == STM32DVFS_CLOCK_HSE ? RCC_CR_HSERDY : RCC_CR_HSIRDY;
-  RCC_CR |= on;
-  return wait_set(&RCC_CR, ready, ready);
+  return stm32dvfs_oscillator_on(&RCC_CR, on, ready);
 }
 
 static uint32_t input_range(uint32_t ref_hz)
@@ -143,14 +120,14 @@ int stm32dvfs_clock_apply(const stm32dvfs_clock_state* target)
   }
   if ((relock || rescale) && (RCC_CR & RCC_CR_PLL1ON) != 0u) {
     RCC_CR &= ~RCC_CR_PLL1ON;
-    if ((status = wait_set(&RCC_CR, RCC_CR_PLL1RDY, 0u)) != STM32DVFS_OK) {
+    if ((status = stm32dvfs_wait_bits(&RCC_CR, RCC_CR_PLL1RDY, 0u)) != STM32DVFS_OK) {
       return status;
     }
   }
   if (rescale) {
     if (current.overdrive) { /* VOS0 is left to VOS1 */
       SYSCFG_PWRCR &= ~SYSCFG_PWRCR_ODEN;
-      if ((status = wait_set(&PWR_D3CR, PWR_D3CR_VOSRDY, PWR_D3CR_VOSRDY)) != STM32DVFS_OK) {
+      if ((status = stm32dvfs_wait_bits(&PWR_D3CR, PWR_D3CR_VOSRDY, PWR_D3CR_VOSRDY)) != STM32DVFS_OK) {
         return status;
       }
     }
@@ -159,7 +136,7 @@ int stm32dvfs_clock_apply(const stm32dvfs_clock_state* target)
     }
     if (target->overdrive) { /* VOS0 is entered from VOS1 */
       SYSCFG_PWRCR |= SYSCFG_PWRCR_ODEN;
-      if ((status = wait_set(&PWR_D3CR, PWR_D3CR_VOSRDY, PWR_D3CR_VOSRDY)) != STM32DVFS_OK) {
+      if ((status = stm32dvfs_wait_bits(&PWR_D3CR, PWR_D3CR_VOSRDY, PWR_D3CR_VOSRDY)) != STM32DVFS_OK) {
         return status;
       }
     }
@@ -175,7 +152,7 @@ int stm32dvfs_clock_apply(const stm32dvfs_clock_state* target)
     RCC_PLLCFGR = (input_range(target->oscillator_hz / target->pll_m) << 2) | (1u << 16); /* wide VCO, DIVP1EN */
     RCC_PLL1DIVR = ((uint32_t)target->pll_n - 1u) | (((uint32_t)target->pll_p - 1u) << 9) | (1u << 16) | (1u << 24);
     RCC_CR |= RCC_CR_PLL1ON;
-    if ((status = wait_set(&RCC_CR, RCC_CR_PLL1RDY, RCC_CR_PLL1RDY)) != STM32DVFS_OK) {
+    if ((status = stm32dvfs_wait_bits(&RCC_CR, RCC_CR_PLL1RDY, RCC_CR_PLL1RDY)) != STM32DVFS_OK) {
       return status;
     }
   }

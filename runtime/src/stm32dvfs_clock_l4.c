@@ -13,6 +13,8 @@
 
 #include <stdint.h>
 
+#include "stm32dvfs_clock_regs.h"
+
 #define REG(address) (*(volatile uint32_t*)(address))
 
 #define RCC_CR REG(0x40021000u)
@@ -50,42 +52,18 @@
 #define SW_HSI 1u
 #define SW_HSE 2u
 #define SW_PLL 3u
-#define TIMEOUT 1000000u
 
 static stm32dvfs_clock_state current = {4000000u, STM32DVFS_CLOCK_MSI, 0, 0, 0, 0, 1, 1, 0, 0, 4000000u};
 static int powered = 0;
 
-static int wait_set(volatile uint32_t* reg, uint32_t mask, uint32_t value)
-{
-  for (uint32_t i = 0; i < TIMEOUT; ++i) {
-    if ((*reg & mask) == value) {
-      return STM32DVFS_OK;
-    }
-  }
-  return STM32DVFS_ERROR_CLOCK;
-}
-
 static int set_wait_states(uint32_t ws)
 {
-  FLASH_ACR = (FLASH_ACR & ~FLASH_ACR_LATENCY_MASK) | ws;
-  return wait_set(&FLASH_ACR, FLASH_ACR_LATENCY_MASK, ws);
+  return stm32dvfs_set_field(&FLASH_ACR, FLASH_ACR_LATENCY_MASK, ws);
 }
 
 static int select_sysclk(uint32_t sw)
 {
-  RCC_CFGR = (RCC_CFGR & ~RCC_CFGR_SW_MASK) | sw;
-  return wait_set(&RCC_CFGR, RCC_CFGR_SW_MASK << RCC_CFGR_SWS_SHIFT, sw << RCC_CFGR_SWS_SHIFT);
-}
-
-static uint32_t hpre_bits(uint32_t prescaler)
-{
-  switch (prescaler) {
-    case 2: return 8u;
-    case 4: return 9u;
-    case 8: return 10u;
-    case 16: return 11u;
-    default: return 0u;
-  }
+  return stm32dvfs_select_sysclk(&RCC_CFGR, RCC_CFGR_SW_MASK, RCC_CFGR_SWS_SHIFT, sw);
 }
 
 /* RCC_CR.MSIRANGE of an MSI frequency (RM0432 section 6.4.1): 1 MHz = 4 ... 48 MHz = 11 */
@@ -105,12 +83,11 @@ static int oscillator_on(const stm32dvfs_clock_state* s, uint8_t source)
 {
   if (source == STM32DVFS_CLOCK_MSI) {
     RCC_CR = (RCC_CR & ~RCC_CR_MSIRANGE_MASK) | (msi_range(s->oscillator_hz) << 4) | RCC_CR_MSIRGSEL | RCC_CR_MSION;
-    return wait_set(&RCC_CR, RCC_CR_MSIRDY, RCC_CR_MSIRDY);
+    return stm32dvfs_wait_bits(&RCC_CR, RCC_CR_MSIRDY, RCC_CR_MSIRDY);
   }
   const uint32_t on = source == STM32DVFS_CLOCK_HSE ? RCC_CR_HSEON : RCC_CR_HSION;
   const uint32_t ready = source == STM32DVFS_CLOCK_HSE ? RCC_CR_HSERDY : RCC_CR_HSIRDY;
-  RCC_CR |= on;
-  return wait_set(&RCC_CR, ready, ready);
+  return stm32dvfs_oscillator_on(&RCC_CR, on, ready);
 }
 
 static uint32_t sw_of(uint8_t source)
@@ -159,7 +136,7 @@ int stm32dvfs_clock_apply(const stm32dvfs_clock_state* target)
   }
   if ((relock || rescale) && (RCC_CR & RCC_CR_PLLON) != 0u) {
     RCC_CR &= ~RCC_CR_PLLON;
-    if ((status = wait_set(&RCC_CR, RCC_CR_PLLRDY, 0u)) != STM32DVFS_OK) {
+    if ((status = stm32dvfs_wait_bits(&RCC_CR, RCC_CR_PLLRDY, 0u)) != STM32DVFS_OK) {
       return status;
     }
   }
@@ -168,12 +145,12 @@ int stm32dvfs_clock_apply(const stm32dvfs_clock_state* target)
       PWR_CR5 |= PWR_CR5_R1MODE; /* leave boost while in Range 1 */
     }
     PWR_CR1 = (PWR_CR1 & ~PWR_CR1_VOS_MASK) | ((uint32_t)target->voltage_scale << PWR_CR1_VOS_SHIFT);
-    if ((status = wait_set(&PWR_SR2, PWR_SR2_VOSF, 0u)) != STM32DVFS_OK) {
+    if ((status = stm32dvfs_wait_bits(&PWR_SR2, PWR_SR2_VOSF, 0u)) != STM32DVFS_OK) {
       return status;
     }
     if (target->overdrive && !current.overdrive) {
       PWR_CR5 &= ~PWR_CR5_R1MODE; /* boost, entered from Range 1 */
-      if ((status = wait_set(&PWR_SR2, PWR_SR2_VOSF, 0u)) != STM32DVFS_OK) {
+      if ((status = stm32dvfs_wait_bits(&PWR_SR2, PWR_SR2_VOSF, 0u)) != STM32DVFS_OK) {
         return status;
       }
     }
@@ -190,11 +167,11 @@ int stm32dvfs_clock_apply(const stm32dvfs_clock_state* target)
     RCC_PLLCFGR = src | (((uint32_t)target->pll_m - 1u) << 4) | ((uint32_t)target->pll_n << 8) |
                   (((uint32_t)target->pll_p / 2u - 1u) << 25) | RCC_PLLCFGR_PLLREN;
     RCC_CR |= RCC_CR_PLLON;
-    if ((status = wait_set(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY)) != STM32DVFS_OK) {
+    if ((status = stm32dvfs_wait_bits(&RCC_CR, RCC_CR_PLLRDY, RCC_CR_PLLRDY)) != STM32DVFS_OK) {
       return status;
     }
   }
-  const uint32_t hpre = hpre_bits(target->ahb_prescaler) << RCC_CFGR_HPRE_SHIFT;
+  const uint32_t hpre = stm32dvfs_prescaler_bits(target->ahb_prescaler) << RCC_CFGR_HPRE_SHIFT;
   if (target->ahb_prescaler > current.ahb_prescaler) { /* the larger divider first */
     RCC_CFGR = (RCC_CFGR & ~RCC_CFGR_HPRE_MASK) | hpre;
   }

@@ -15,7 +15,7 @@ from .tir_to_c import CFunction, c_type, emit_function, helper_definitions
 
 #: Headers the model sources include from the runtime folder.
 RUNTIME_HEADERS = ("stm32dvfs_status.h", "stm32dvfs_qnn.h", "stm32dvfs_dsp.h", "stm32dvfs_runtime.h",
-                   "stm32dvfs_plan.h")
+                   "stm32dvfs_plan.h", "stm32dvfs_clock_regs.h")
 #: Runtime sources compiled with every model (phase hooks, the plan handler).
 RUNTIME_SOURCES = ("stm32dvfs_runtime.c", "stm32dvfs_dma.c", "stm32dvfs_plan.c", "stm32dvfs_clock_f4f7.c",
                    "stm32dvfs_clock_h7.c", "stm32dvfs_clock_l4.c")

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 
 from ..boards import Board
 from ..profile import Profile
+from ..transform.annotate_dvfs import PLAIN
 from .problem import Candidate, IdleMode, PlanProblem
-
-PLAIN = "plain"
 
 
 @dataclass(frozen=True, order=True)

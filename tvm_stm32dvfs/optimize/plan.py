@@ -58,7 +58,6 @@ def _solve_one(problem: PlanProblem, method: str, time_limit_s: float, buckets: 
         incumbent = solve_dp(pruned, buckets)
         if incumbent is not None:
             pruned = bound_prune(pruned, incumbent.energy_uj)
-            incumbent = replace(incumbent, choice=incumbent.choice)
         return solve_z3(pruned, time_limit_s, incumbent=incumbent)
     if method == "dp":
         return solve_dp(pruned, buckets)
