@@ -381,19 +381,12 @@ class Emulator:
                         hooks.append(uc.hook_add(hook_type, on_access, begin=first, end=last))
             uc.ctl_flush_tb()  # blocks translated without the hooks would not fire them
             try:
-                stack_top = self.symbol("__stack_top")
-                uc.reg_write(arm.UC_ARM_REG_SP, stack_top)
-                uc.reg_write(arm.UC_ARM_REG_R0, in_array)
-                uc.reg_write(arm.UC_ARM_REG_R1, out_array)
-                uc.reg_write(arm.UC_ARM_REG_LR, self.EXIT_ADDRESS | 1)
-                uc.emu_start(self.symbol("stm32dvfs_model_run") | 1, self.EXIT_ADDRESS)
+                status = self.call("stm32dvfs_model_run", in_array, out_array)
                 close_phase()
             finally:
                 for h in hooks:
                     uc.hook_del(h)
-            self._raise_clock_error()
             self.clock_trace = clock_trace
-            status = int(uc.reg_read(arm.UC_ARM_REG_R0))
             if status != 0:
                 raise RuntimeError(f"stm32dvfs_model_run returned {status} in the emulator")
             outputs = [
