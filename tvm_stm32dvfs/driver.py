@@ -93,14 +93,17 @@ class CompiledModel:
         if need_flash > board.flash_bytes:
             raise ResourceLimitError(f"{self.model_name} needs {need_flash} B of flash (weights + test input), "
                                      f"{board.name} has {board.flash_bytes} B: quantize it or pick a larger board")
-        if x is None:
-            rng = np.random.default_rng(0)
-            x = [rng.standard_normal(t.shape).astype(t.dtype) if t.dtype.startswith("float")
-                 else rng.integers(-100, 100, size=t.shape).astype(t.dtype) for t in self.inputs]
-        arrays = self._input_arrays(x)
+        arrays = self._input_arrays(self.sample_inputs() if x is None else x)
         files = project_files(self.sources, board, self.model_name, arrays, [o.nbytes for o in self.outputs],
                               len(self.layers), self.arena_bytes, self.weights_bytes, repeat)
         return write_atomically(files, Path(directory))
+
+    def sample_inputs(self) -> list[np.ndarray]:
+        """A seeded random input per model input (normal floats, int8 in [-100, 100)): what the
+        profile, the evaluation and the exported application run when given none."""
+        rng = np.random.default_rng(0)
+        return [rng.standard_normal(t.shape).astype(t.dtype) if t.dtype.startswith("float")
+                else rng.integers(-100, 100, size=t.shape).astype(t.dtype) for t in self.inputs]
 
     def _input_arrays(self, x: Inputs) -> list[np.ndarray]:
         specs = self.inputs
@@ -137,6 +140,27 @@ class CompiledModel:
                 )
             arrays.append(np.array(a, order="C"))
         return arrays
+
+    def with_plan(self, plan) -> "CompiledModel":
+        """This model rebuilt to follow ``plan`` (a :class:`~tvm_stm32dvfs.optimize.DvfsPlan` of
+        its profile): each layer decoupled at the plan's tile, annotated with its clock states by
+        :class:`~tvm_stm32dvfs.transform.AnnotateDvfs`, and the C plan table emitted."""
+        from .transform import AnnotateDvfs
+        from .transform.annotate_dvfs import PLAIN
+
+        if len(plan.choices) != len(self.layers):
+            raise Stm32DvfsError(f"a plan of {len(plan.choices)} layers for {self.model_name}, which has "
+                                 f"{len(self.layers)}: plan it from this model's profile")
+        lowered = lower(self.source_mod, tir_transforms=[AnnotateDvfs(plan), DecoupleAccessExecute()])
+        for layer, choice in zip(lowered.layers, plan.choices):
+            want = None if choice.key.granularity == PLAIN else choice.key.granularity
+            if layer.granularity != want or layer.access_state != choice.key.access_state:
+                raise AssertionError(f"layer {layer.name}: built {layer.granularity}/{layer.access_state}, "
+                                     f"planned {choice.key}")
+        sources = emit_sources(lowered, model_name=self.model_name, board=self.board,
+                               plan_initial_state=plan.initial_state, plan_idle_mode=plan.idle_mode)
+        return CompiledModel(board=self.board, lowered=lowered, sources=sources, model_name=self.model_name,
+                             source_mod=self.source_mod, plan=plan)
 
     def run_host(self, x: Inputs, sanitize: bool = False):
         """Run the generated C on this machine (gcc).
@@ -219,7 +243,6 @@ def _build_planned(mod, board_name, params, model_name, dae, granularity, latenc
     from .optimize import solve
     from .optimize.from_profile import PLAIN, plan_problem
     from .profile import profile
-    from .transform import AnnotateDvfs
 
     if not latency_ms > 0:
         raise Stm32DvfsError(f"latency budget {latency_ms} ms: give a positive --latency-ms")
@@ -232,14 +255,4 @@ def _build_planned(mod, board_name, params, model_name, dae, granularity, latenc
     if not dae:  # the plan may only pick clock states for the plain kernels
         measured = replace(measured, rows=tuple(r for r in measured.rows if r.granularity == PLAIN))
     problem = plan_problem(measured, board, latency_ms, period_ms)
-    plan = solve(problem, method)
-    lowered = lower(first.source_mod, tir_transforms=[AnnotateDvfs(plan), DecoupleAccessExecute()])
-    for layer, choice in zip(lowered.layers, plan.choices):
-        want = None if choice.key.granularity == PLAIN else choice.key.granularity
-        if layer.granularity != want or layer.access_state != choice.key.access_state:
-            raise AssertionError(f"layer {layer.name}: built {layer.granularity}/{layer.access_state}, "
-                                 f"planned {choice.key}")
-    sources = emit_sources(lowered, model_name=model_name, board=board_name, plan_initial_state=plan.initial_state,
-                           plan_idle_mode=plan.idle_mode)
-    return CompiledModel(board=board_name, lowered=lowered, sources=sources, model_name=model_name,
-                         source_mod=first.source_mod, plan=plan)
+    return first.with_plan(solve(problem, method))

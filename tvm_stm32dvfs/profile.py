@@ -16,7 +16,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
 
@@ -24,9 +24,10 @@ from . import __version__, dae
 from .boards import Board
 from .evaluate.cycles import load_cycle_model
 from .evaluate.emulator import emulate, memory_map
+from .transform.annotate_dvfs import PLAIN
 
 PHASES = ("access", "execute", "plain")
-PROFILE_FORMAT = 2  # bumped when the rows change meaning: old cache entries are ignored
+PROFILE_FORMAT = 3  # bumped when the rows change meaning: old cache entries are ignored
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,30 @@ def _options(compiled, max_granularities: int, max_buffer_bytes: int | None = No
     return [{k: o[min(i, len(o) - 1)].granularity for k, o in per_kernel.items()} for i in range(count)]
 
 
+class _Phases(NamedTuple):
+    granularity: str
+    access_state: str
+    execute_state: str
+
+
+class _Choice(NamedTuple):
+    key: _Phases
+
+
+class _ConstantPlan(NamedTuple):
+    """What ``CompiledModel.with_plan`` reads of a plan: per layer its tile and states."""
+
+    choices: tuple
+    initial_state: str
+    idle_mode: str = "busy"
+
+
+def _constant_plan(compiled, state: str) -> _ConstantPlan:
+    """A plan keeping ``compiled``'s tiles with every phase in ``state``."""
+    return _ConstantPlan(tuple(_Choice(_Phases(layer.granularity or PLAIN, state, state)) for layer in compiled.layers),
+                         state)
+
+
 def cache_key(compiled, board: Board, max_granularities: int, cycle_model: Path | None = None) -> str:
     digest = hashlib.sha256()
     if cycle_model is not None:
@@ -99,6 +124,8 @@ def cache_key(compiled, board: Board, max_granularities: int, cycle_model: Path 
     for name in sorted(compiled.sources.files):
         digest.update(name.encode() + compiled.sources.files[name].encode())
     digest.update(Path(board.data.path).read_bytes())
+    for x in compiled.sample_inputs():  # counts are data-dependent
+        digest.update(x.tobytes())
     digest.update(f"{__version__}/{PROFILE_FORMAT}/{max_granularities}".encode())
     return digest.hexdigest()[:32]
 
@@ -120,9 +147,7 @@ def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable
         return Profile.from_json(cached.read_text())
     model = load_cycle_model(board.core, cycle_model)
     memory = memory_map(board)
-    x = np.random.default_rng(0).standard_normal(compiled.inputs[0].shape).astype(compiled.inputs[0].dtype)
-    feeds = {t.name: np.random.default_rng(i).standard_normal(t.shape).astype(t.dtype)
-             for i, t in enumerate(compiled.inputs)} if len(compiled.inputs) > 1 else x
+    feeds = compiled.sample_inputs()
     plain = build(compiled.source_mod, target=f"stm32dvfs-{board.name}", dae=False)
     builds = [("plain", plain)]
     # tiles may use half of the SRAM the plain model leaves free
@@ -131,7 +156,10 @@ def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable
         builds.append(("dae", build(compiled.source_mod, target=f"stm32dvfs-{board.name}", granularity=option)))
     rows: list[PhaseCost] = []
     for done, (kind, variant) in enumerate(builds):
-        run = emulate(variant, feeds, core=board.core, memory=memory, count_memory=True, regions=("flash",))
+        # run with the plan handler installed, as the firmware will: its per-phase lookups are
+        # part of every layer's time (a constant plan never switches, so no driver runs)
+        variant = variant.with_plan(_constant_plan(variant, board.max_state().id))
+        run = emulate(variant, feeds, board=board, memory=memory, count_memory=True, regions=("flash",))
         decoupled = {i for i, layer in enumerate(variant.layers) if layer.granularity}
         for (layer, phase), (classes, reads) in sorted(run.phase_counts(decoupled).items()):
             granularity = variant.layers[layer].granularity or "plain"

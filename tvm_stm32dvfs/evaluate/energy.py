@@ -1,0 +1,412 @@
+"""Energy per inference period of five deployment policies over one Profile and board model.
+
+The policies, each a plan of the same :class:`~tvm_stm32dvfs.optimize.PlanProblem` (so one
+evaluator charges them all the same way — run, switch, return switch and idle energy of a whole
+period):
+
+- ``tinyengine``: every layer plain (no DAE) at the board's fastest state, busy-waiting in the
+  slack (TinyEngine as shipped);
+- ``tinyengine_sleep``: the same inference, then Sleep (WFI) or Stop in the slack, whichever is
+  cheaper including its wake-up (TinyEngine with the STM32 power-saving modes, race-to-idle);
+- ``static_dvfs``: one state for the whole inference, the slowest that meets the budget, plain
+  kernels, best idle mode;
+- ``layer_dvfs``: one state per layer, plain kernels, minimum energy (DP);
+- ``dae_dvfs``: decoupled access-execute with a state per phase (this project; Z3 seeded with
+  the DP's plan);
+- ``dae_race``: not a policy of the paper but the reference that separates the two effects:
+  the fastest DAE tile of every layer at the fastest state, then sleep or stop. (e) against it
+  is what DVFS adds to the DAE kernels; it against (b) is what the kernels alone change.
+
+(b)–(d) are plans of (e)'s problem, so (e) also starts from the cheapest of them: a discretised
+or time-limited solver can then never report a plan worse than one it contains.
+
+Each plan is compiled into the firmware, run in the emulator with the board's clock driver and
+register model, and charged from what the emulator saw: instructions and flash reads per layer
+phase at the clock the registers selected (cycle model, datasheet power), plus the board's
+transition model for every switch the trace shows (PLL lock, regulator settling: hardware waits
+the emulator does not time), the switch back to the start state and the idle mode in the rest
+of the period. The optimizer's prediction is reported next to it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..boards import Board
+from ..optimize import DvfsPlan, solve
+from ..optimize.from_profile import PLAIN, plan_problem
+from ..optimize.plan import minimum_latency_ms
+from ..optimize.problem import Candidate, PlanProblem, evaluate
+from ..profile import Profile
+
+POLICIES = ("tinyengine", "tinyengine_sleep", "static_dvfs", "layer_dvfs", "dae_dvfs", "dae_race")
+POLICY_LABELS = {
+    "tinyengine": "(a) TinyEngine, max clock, busy idle",
+    "tinyengine_sleep": "(b) TinyEngine + sleep/stop",
+    "static_dvfs": "(c) static DVFS",
+    "layer_dvfs": "(d) per-layer DVFS, no DAE",
+    "dae_dvfs": "(e) DAE + per-phase DVFS",
+    "dae_race": "DAE kernels at max clock + sleep/stop (no DVFS)",
+}
+
+
+# ----------------------------------------------------------------------------- policies
+def _plan_of(problem: PlanProblem, choice: Sequence[Candidate], solver: str) -> DvfsPlan:
+    latency, energy, mode = evaluate(problem, choice)
+    return DvfsPlan(tuple(choice), latency / 1000, energy, False, solver, 0.0, mode, problem.budget_us / 1000,
+                    problem.period / 1000, problem.initial_state)
+
+
+def _fixed(problem: PlanProblem, choice: Sequence[Candidate], starts: Sequence, solver: str) -> DvfsPlan | None:
+    """The cheapest feasible way to run ``choice`` from one of ``starts`` (None: over budget)."""
+    best = None
+    for s in starts:
+        sub = replace(problem, initial_state=s, initial_choices=())
+        latency, energy, _ = evaluate(sub, choice)
+        back_us, _ = sub.transition(choice[-1].last_state, s)
+        if latency > sub.budget_us + 1e-9 or latency + back_us > sub.period + 1e-9 or not math.isfinite(energy):
+            continue
+        if best is None or energy < best.predicted_energy_uj:
+            best = _plan_of(sub, choice, solver)
+    return best
+
+
+def _plain_at(problem: PlanProblem, state) -> list[Candidate] | None:
+    choice = []
+    for cands in problem.layers:
+        found = [c for c in cands if c.key.granularity == PLAIN and c.first_state == state]
+        if not found:
+            return None
+        choice.append(found[0])
+    return choice
+
+
+def _fastest_at(problem: PlanProblem, state) -> list[Candidate]:
+    """Per layer its fastest candidate running both phases at ``state``."""
+    return [min((c for c in cands if c.key.access_state == state and c.key.execute_state == state),
+                key=lambda c: (c.time_us, c.energy_uj)) for cands in problem.layers]
+
+
+def _only_plain(problem: PlanProblem) -> PlanProblem:
+    return replace(problem, layers=tuple(tuple(c for c in cands if c.key.granularity == PLAIN)
+                                         for cands in problem.layers))
+
+
+def _cheapest(plans: Sequence[DvfsPlan | None]) -> DvfsPlan | None:
+    found = [p for p in plans if p is not None]
+    return min(found, key=lambda p: p.predicted_energy_uj) if found else None
+
+
+def policy_plans(problem: PlanProblem, board: Board, method: str = "z3", time_limit_s: float = 2.0) -> dict:
+    """The plan of every policy at ``problem``'s budget and period (None where it cannot meet
+    the budget). ``problem`` comes from :func:`~tvm_stm32dvfs.optimize.from_profile.plan_problem`."""
+    fastest = board.max_state().id
+    wake = board.stop_wakeup_state().id
+    states = sorted({c.first_state for cands in problem.layers for c in cands if c.key.granularity == PLAIN},
+                    key=lambda s: board.state(s).hz)
+    plans: dict[str, DvfsPlan | None] = {}
+    race = _plain_at(problem, fastest)
+    busy_only = replace(problem, initial_state=fastest, initial_choices=(), idle_modes=())
+    plans["tinyengine"] = _fixed(busy_only, race, [fastest], "tinyengine")
+    plans["tinyengine_sleep"] = _fixed(problem, race, [fastest, wake], "tinyengine_sleep")
+    plans["static_dvfs"] = None
+    for s in states:  # slowest first: the first that fits is the static DVFS state
+        plan = _fixed(problem, _plain_at(problem, s), [s, wake], "static_dvfs")
+        if plan is not None:
+            plans["static_dvfs"] = plan
+            break
+    plans["dae_race"] = _fixed(problem, _fastest_at(problem, fastest), [fastest, wake], "dae_race")
+    inside = [plans["tinyengine_sleep"], plans["static_dvfs"]]
+    plans["layer_dvfs"] = _cheapest([_solve(_only_plain(problem), "dp", time_limit_s), *inside])
+    plans["dae_dvfs"] = _cheapest([_solve(problem, method, time_limit_s), *inside, plans["layer_dvfs"],
+                                   plans["dae_race"]])
+    for name in ("layer_dvfs", "dae_dvfs"):
+        if plans[name] is not None and plans[name].solver != name:
+            plans[name] = replace(plans[name], solver=f"{name} (= {plans[name].solver}'s plan)")
+    return plans
+
+
+def _solve(problem: PlanProblem, method: str, time_limit_s: float) -> DvfsPlan | None:
+    from ..errors import InfeasibleBudgetError
+
+    try:
+        return solve(problem, method, time_limit_s)
+    except InfeasibleBudgetError:
+        return None
+
+
+# ----------------------------------------------------------------------------- lower bound
+def lp_lower_bound_uj(problem: PlanProblem) -> float:
+    """A lower bound on the energy of any plan: the LP relaxation (fractional choices, no switch
+    costs) solved by HiGHS once per idle option, the least of them. Valid because a plan's
+    energy is its candidates' energies + its switches (>= 0) + its idle option's energy, which
+    is affine in the time the candidates take."""
+    import highspy
+
+    cands = [c for layer in problem.layers for c in layer]
+    options = []  # (power mW, wake-up us, wake-up energy uJ)
+    for s in {problem.initial_state, *problem.initial_choices}:
+        if s in problem.busy_power_mw:
+            options.append((problem.busy_power_mw[s], 0.0, 0.0))
+    options += [(m.power_mw, m.wakeup_us, m.wakeup_energy_uj) for m in problem.idle_modes]
+    if not options:
+        options = [(0.0, 0.0, 0.0)]
+    best = math.inf
+    for power, wake, wake_energy in options:
+        limit = min(problem.budget_us, problem.period - wake)
+        if limit < 0:
+            continue
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        lp = highspy.HighsLp()
+        n = len(cands)
+        lp.num_col_ = n
+        # energy of the period: sum x (e - p t) + p (period - wake) + wake energy
+        lp.col_cost_ = np.array([c.energy_uj - power * c.time_us / 1000 for c in cands], dtype=np.float64)
+        lp.col_lower_ = np.zeros(n)
+        lp.col_upper_ = np.ones(n)
+        rows, cols, vals = [], [], []
+        for i, c in enumerate(cands):
+            rows += [c.layer, len(problem.layers)]
+            cols += [i, i]
+            vals += [1.0, c.time_us]
+        m = len(problem.layers) + 1
+        lp.num_row_ = m
+        lp.row_lower_ = np.array([1.0] * (m - 1) + [-highspy.kHighsInf])
+        lp.row_upper_ = np.array([1.0] * (m - 1) + [limit])
+        matrix = highspy.HighsSparseMatrix()
+        matrix.format_ = highspy.MatrixFormat.kColwise
+        order = np.lexsort((np.array(rows), np.array(cols)))
+        matrix.index_ = np.array(rows)[order].astype(np.int32)
+        matrix.value_ = np.array(vals)[order]
+        matrix.start_ = np.searchsorted(np.array(cols)[order], np.arange(n + 1)).astype(np.int32)
+        matrix.num_col_ = n
+        matrix.num_row_ = m
+        lp.a_matrix_ = matrix
+        h.passModel(lp)
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            continue
+        best = min(best, h.getInfo().objective_function_value + power * (problem.period - wake) / 1000 + wake_energy)
+    return best
+
+
+# ----------------------------------------------------------------------------- emulated cost
+@dataclass(frozen=True)
+class PhaseSpan:
+    """Time one layer phase ran at one clock state in the emulated run (phases of a decoupled
+    layer alternate; this is their total)."""
+
+    layer: int
+    phase: str
+    state: str
+    mhz: float
+    time_us: float
+    energy_uj: float
+
+
+@dataclass(frozen=True)
+class EmulatedCost:
+    latency_ms: float
+    energy_uj: float
+    switches: int
+    switch_time_us: float
+    idle_mode: str
+    spans: tuple[PhaseSpan, ...]
+    clock_status: int
+
+
+def _state_of(board: Board, snapshot):
+    for s in board.dvfs_states():
+        if (s.hz, s.wait_states, s.scale, s.source) == (snapshot.hz, snapshot.wait_states, snapshot.scale,
+                                                        snapshot.source):
+            return s
+    raise AssertionError(f"the registers selected a clock no DVFS state of {board.name} has: {snapshot}")
+
+
+def emulated_cost(problem: PlanProblem, board: Board, plan: DvfsPlan, run, cycle_model) -> EmulatedCost:
+    """Charge one emulated run (``emulate(..., board=board, count_memory=True)`` of the model
+    built with ``plan``) like the optimizer charges the plan, but from the emulator's counts
+    and the clock its registers selected."""
+    decoupled = {c.layer for c in plan.choices if c.key.granularity != PLAIN}
+
+    def phase_of(layer: int, phase: str) -> str:
+        return "access" if layer in decoupled and phase == "plain" else phase
+
+    clock: dict[tuple[int, str], object] = {}
+    initial = board.state(plan.initial_state)
+    current, switches, switch_us, switch_uj = initial, 0, 0.0, 0.0
+    for layer, phase, snapshot in run.clock_trace:
+        state = _state_of(board, snapshot)
+        key = (layer, phase_of(layer, phase))
+        if clock.setdefault(key, state) != state:
+            raise AssertionError(f"layer {layer} {key[1]} ran at {clock[key].id} and at {state.id}")
+        if state != current:
+            t = board.transition(current, state)
+            switches, switch_us, switch_uj = switches + 1, switch_us + t.time_us, switch_uj + t.energy_uj
+            current = state
+    spans = []
+    for (layer, phase), (classes, reads) in sorted(run.phase_counts(decoupled).items()):
+        state = clock[(layer, phase)]
+        cycles = cycle_model.cycles(classes, reads, state.wait_states)
+        spans.append(PhaseSpan(layer, phase, state.id, state.mhz, cycles / state.mhz, board.energy_uj(state, cycles)))
+    latency_us = sum(s.time_us for s in spans) + switch_us
+    back = board.transition(current, initial)
+    energy = sum(s.energy_uj for s in spans) + switch_uj + back.energy_uj
+    slack = problem.period - latency_us - back.time_us
+    energy += _idle_energy(problem, plan, slack)
+    return EmulatedCost(latency_us / 1000, energy, switches, switch_us, plan.idle_mode, tuple(spans), run.clock_status)
+
+
+def _idle_energy(problem: PlanProblem, plan: DvfsPlan, slack_us: float) -> float:
+    """The energy of the plan's idle mode over ``slack_us`` (the firmware idles as planned;
+    a slack shorter than the mode's wake-up is a missed period, charged as infinite)."""
+    slack = max(slack_us, 0.0)
+    if plan.idle_mode in ("busy", "none"):
+        return problem.busy_power_mw[plan.initial_state] * slack / 1000
+    for mode in problem.idle_modes:
+        if mode.name == plan.idle_mode and mode.requires_state in (None, plan.initial_state):
+            if slack < mode.wakeup_us:
+                return math.inf
+            return mode.power_mw * (slack - mode.wakeup_us) / 1000 + mode.wakeup_energy_uj
+    raise AssertionError(f"the plan idles in {plan.idle_mode}, which {problem.name} does not offer")
+
+
+# ----------------------------------------------------------------------------- the evaluation
+@dataclass(frozen=True)
+class PolicyResult:
+    """One row: a policy at one QoS level (budget = period) of one model on one board."""
+
+    model: str
+    board: str
+    policy: str
+    budget_ms: float
+    period_ms: float
+    feasible: bool
+    predicted_latency_ms: float | None = None
+    predicted_energy_uj: float | None = None
+    latency_ms: float | None = None  # emulated
+    energy_uj: float | None = None  # emulated
+    meets_budget: bool | None = None  # the emulated latency (and return switch, wake-up) fits
+    idle_mode: str | None = None
+    initial_state: str | None = None
+    states: tuple[str, ...] = ()
+    switches: int | None = None
+    optimal: bool | None = None
+    solver: str | None = None
+    saving_vs_tinyengine: float | None = None  # % of (a)'s energy, emulated figures
+    saving_vs_tinyengine_sleep: float | None = None
+    lower_bound_uj: float | None = None  # LP bound of the level (the same for every policy)
+    gap_to_bound: float | None = None  # % above the bound
+    plan: DvfsPlan | None = field(default=None, repr=False, compare=False)
+    spans: tuple[PhaseSpan, ...] = field(default=(), repr=False, compare=False)
+
+    def record(self) -> dict:
+        """The row as JSON/CSV data (the plan and spans left out)."""
+        out = asdict(self)
+        out.pop("plan")
+        out.pop("spans")
+        out["states"] = " ".join(self.states)
+        return out
+
+
+def qos_budgets_ms(fastest_ms: float, levels: int = 8, factor: float = 3.0) -> list[float]:
+    """``levels`` latency budgets from the fastest achievable latency to ``factor`` times it."""
+    if levels < 2:
+        raise ValueError("at least two QoS levels")
+    return [fastest_ms * (1 + (factor - 1) * i / (levels - 1)) for i in range(levels)]
+
+
+def _saving(energy: float | None, baseline: float | None) -> float | None:
+    if energy is None or baseline is None or not math.isfinite(baseline) or baseline <= 0:
+        return None
+    return 100.0 * (baseline - energy) / baseline
+
+
+def _gap(energy: float, bound: float) -> float | None:
+    if not (math.isfinite(bound) and bound > 0 and math.isfinite(energy)):
+        return None
+    return 100.0 * (energy - bound) / bound
+
+
+def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequence[float] | None = None,
+                      levels: int = 8, method: str = "z3", time_limit_s: float = 2.0, emulate_runs: bool = True,
+                      x=None, progress: Callable[[str], None] | None = None) -> list[PolicyResult]:
+    """Every policy at every QoS level (budget = period) of ``compiled`` (built without a plan)
+    on ``board``; ``budgets_ms`` default to :func:`qos_budgets_ms` of the fastest plan. With
+    ``emulate_runs`` each distinct plan is compiled into the firmware and run in the emulator
+    with the board's clock driver (the reported latency and energy); else the predictions are
+    reported."""
+    from ..evaluate.cycles import load_cycle_model
+    from ..evaluate.emulator import emulate, memory_map
+
+    model = load_cycle_model(board.core)
+    memory = memory_map(board)
+    x = compiled.sample_inputs() if x is None else x  # the profile's input: counts are data-dependent
+    runs: dict[tuple, object] = {}
+
+    def run_of(plan: DvfsPlan):
+        key = (tuple(c.key for c in plan.choices), plan.initial_state)
+        if key not in runs:
+            runs[key] = emulate(compiled.with_plan(plan), x, board=board, memory=memory, count_memory=True,
+                                regions=("flash",))
+        return runs[key]
+
+    if budgets_ms is None:
+        fastest = minimum_latency_ms(plan_problem(profile, board, 1.0))
+        if emulate_runs:
+            # the emulator attributes an instruction or two at layer boundaries differently from
+            # the profile's builds: the tightest level is what the fastest plan takes in it
+            tight = plan_problem(profile, board, fastest)
+            plan = solve(tight, "dp")
+            cost = emulated_cost(replace(tight, initial_state=plan.initial_state, initial_choices=()), board, plan,
+                                 run_of(plan), model)
+            fastest = max(fastest, cost.latency_ms)
+        budgets_ms = qos_budgets_ms(fastest, levels)
+    rows: list[PolicyResult] = []
+    for level, budget in enumerate(budgets_ms):
+        problem = plan_problem(profile, board, budget)
+        if progress is not None:
+            progress(f"{compiled.model_name} on {board.name}: QoS {level + 1}/{len(budgets_ms)} ({budget:.3f} ms), solving")
+        plans = policy_plans(problem, board, method, time_limit_s)
+        bound = lp_lower_bound_uj(problem)
+        level_rows = []
+        for policy in POLICIES:
+            plan = plans[policy]
+            if plan is None:
+                level_rows.append(PolicyResult(compiled.model_name, board.name, policy, budget, budget, False,
+                                               lower_bound_uj=bound))
+                continue
+            cost = None
+            if emulate_runs:
+                if progress is not None:
+                    progress(f"{compiled.model_name} on {board.name}: QoS {level + 1}/{len(budgets_ms)}, "
+                             f"emulating {policy}")
+                start = replace(problem, initial_state=plan.initial_state, initial_choices=())
+                cost = emulated_cost(start, board, plan, run_of(plan), model)
+            states = tuple(sorted({s for c in plan.choices for s in (c.key.access_state, c.key.execute_state)},
+                                  key=lambda s: board.state(s).hz))
+            latency = cost.latency_ms if cost else plan.predicted_latency_ms
+            energy = cost.energy_uj if cost else plan.predicted_energy_uj
+            back = board.transition(board.state(plan.choices[-1].last_state), board.state(plan.initial_state))
+            meets = (latency <= budget * (1 + 1e-9) and math.isfinite(energy)
+                     and latency + back.time_us / 1000 <= budget * (1 + 1e-9))
+            level_rows.append(PolicyResult(
+                compiled.model_name, board.name, policy, budget, plan.period_ms, True,
+                plan.predicted_latency_ms, plan.predicted_energy_uj, latency, energy, meets, plan.idle_mode,
+                plan.initial_state, states, cost.switches if cost else None, plan.optimal, plan.solver,
+                lower_bound_uj=bound, gap_to_bound=_gap(energy, bound),
+                plan=plan, spans=cost.spans if cost else ()))
+        by = {r.policy: r for r in level_rows}
+        for r in level_rows:
+            if r.feasible:
+                rows.append(replace(r, saving_vs_tinyengine=_saving(r.energy_uj, by["tinyengine"].energy_uj),
+                                    saving_vs_tinyengine_sleep=_saving(r.energy_uj, by["tinyengine_sleep"].energy_uj)))
+            else:
+                rows.append(r)
+    return rows
