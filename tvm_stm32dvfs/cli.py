@@ -280,6 +280,96 @@ def clocks_cmd(
     console.print(clocks_table(b))
 
 
+@app.command("evaluate")
+@_one_line_errors
+def evaluate_cmd(
+    model: Optional[Path] = typer.Argument(None, help="ONNX model file (float or int8 QDQ); omit with --all"),
+    board: str = typer.Option("stm32f746g-disco", "--board", help="target board"),
+    all_: bool = typer.Option(False, "--all", help="every bundled int8 model on every board"),
+    qos: int = typer.Option(8, "--qos", min=2, help="QoS levels: budgets from the fastest achievable latency to "
+                            "3x it (the period equals the budget)"),
+    method: str = typer.Option("dp", "--method", help="solver of the DAE+DVFS plan: dp or z3 (seeded with the "
+                               "DP's plan; slow on whole models, see docs/evaluate.md)"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="write one row per (policy, QoS level)"),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="the same rows as CSV"),
+    plots: Optional[Path] = typer.Option(None, "--plots", help="directory for the energy-vs-QoS plot and the clock "
+                                         "timeline of the DAE+DVFS plan, per model and board"),
+    plot_format: str = typer.Option("png", "--format", help="plot format: png or svg"),
+    sensitivity: bool = typer.Option(False, "--sensitivity", help="also the saving with the flash penalty and "
+                                     "the power coefficients perturbed by +-20%"),
+    emulate: bool = typer.Option(True, "--emulate/--predict", help="run every plan's firmware in the emulator "
+                                 "(--predict: report the optimizer's predictions only)"),
+) -> None:
+    """Energy per period of TinyEngine-style deployment and of DVFS policies, per QoS level."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from . import build, from_onnx
+    from .boards import known_boards, load
+    from .evaluate.energy import evaluate_policies, sensitivity as sensitivity_rows, write_csv, write_json
+    from .profile import profile
+    from .report import evaluation_table, plot_energy_vs_qos, plot_timeline, sensitivity_table
+
+    if method not in ("dp", "z3"):
+        raise Stm32DvfsError(f"unknown --method {method!r}: use dp or z3")
+    if plot_format not in ("png", "svg"):
+        raise Stm32DvfsError(f"unknown --format {plot_format!r}: use png or svg")
+    if all_ == (model is not None):
+        raise Stm32DvfsError("give a MODEL or --all (every bundled int8 model on every board), not both")
+    if all_:
+        from .models.zoo import ZOO
+
+        work = [(entry.int8_path, b) for entry in ZOO.values() for b in known_boards()]
+    else:
+        load(board)  # a bad board name fails before anything runs
+        work = [(model, board)]
+    rows = []
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console,
+                  transient=True) as progress:
+        task = progress.add_task("starting", total=None)
+        for path, board_name in work:
+            b = load(board_name)
+            progress.update(task, description=f"{path.stem} on {board_name}: profiling in the emulator")
+            mod, params = from_onnx(path)
+            compiled = build(mod, target=f"stm32dvfs-{board_name}", params=params, model_name=path.stem)
+            measured = profile(compiled, b)
+            found = evaluate_policies(compiled, b, measured, levels=qos, method=method, emulate_runs=emulate,
+                                      progress=lambda text: progress.update(task, description=text))
+            rows += found
+            console.print(evaluation_table(found, title=f"{path.stem} on {board_name}: energy per period"))
+            if sensitivity:
+                progress.update(task, description=f"{path.stem} on {board_name}: sensitivity")
+                budgets = sorted({r.budget_ms for r in found})
+                console.print(sensitivity_table(sensitivity_rows(measured, b, budgets),
+                                                title=f"{path.stem} on {board_name}: predicted saving of (e) "
+                                                "under perturbed coefficients"))
+            if plots is not None:
+                plots.mkdir(parents=True, exist_ok=True)
+                stem = f"{path.stem}_{board_name}"
+                plot_energy_vs_qos(found, plots / f"energy_{stem}.{plot_format}", f"{path.stem} on {board_name}")
+                chosen = _timeline_row(found)
+                if chosen is not None:
+                    plot_timeline(chosen, plots / f"timeline_{stem}.{plot_format}",
+                                  f"{path.stem} on {board_name}: DAE+DVFS plan within {chosen.budget_ms:.2f} ms")
+    if json_path is not None:
+        write_json(rows, json_path)
+    if csv_path is not None:
+        write_csv(rows, csv_path)
+    for board_name in dict.fromkeys(r.board for r in rows):
+        savings = [r.saving_vs_tinyengine_sleep for r in rows if r.board == board_name and r.policy == "dae_dvfs"
+                   and r.saving_vs_tinyengine_sleep is not None]
+        if savings:
+            console.print(f"{board_name}: DAE+DVFS saves {max(savings):.1f} % (max), {sum(savings) / len(savings):.1f} % "
+                          f"(mean) of TinyEngine+sleep/stop's energy where both meet the budget")
+        else:
+            console.print(f"{board_name}: TinyEngine meets none of the budgets evaluated")
+
+
+def _timeline_row(rows):
+    """The DAE+DVFS plan of the middle QoS level (what the timeline plot shows)."""
+    mine = [r for r in rows if r.policy == "dae_dvfs" and r.feasible and r.spans]
+    return mine[len(mine) // 2] if mine else None
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Console-script entry point."""
     try:

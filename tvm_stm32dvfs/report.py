@@ -1,4 +1,4 @@
-"""Tables people read: the layer table of a compiled model."""
+"""Tables and plots people read: layers, plans, Pareto fronts, the policy evaluation."""
 
 from __future__ import annotations
 
@@ -67,11 +67,7 @@ def pareto_table(plans, title: str | None = None) -> Table:
 
 def plot_pareto(plans, path, title: str) -> None:
     """Energy per period against the latency budget (and the plans' predicted latencies)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.step([p.budget_ms for p in plans], [p.predicted_energy_uj for p in plans], where="post",
             label="minimum energy within the budget")
@@ -82,6 +78,103 @@ def plot_pareto(plans, path, title: str) -> None:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _fmt(value, spec: str, missing: str = "-") -> str:
+    return missing if value is None else format(value, spec)
+
+
+def evaluation_table(rows, title: str | None = None) -> Table:
+    """Policy x QoS: emulated latency and energy per period, the prediction, savings, LP bound."""
+    table = Table(title=title)
+    for col in ("budget ms", "policy", "latency ms", "predicted ms", "energy uJ", "predicted uJ", "vs (a) %",
+                "vs (b) %", "idle", "LP bound uJ", "gap %"):
+        table.add_column(col, justify="left" if col in ("policy", "idle") else "right")
+    last = None
+    for r in rows:
+        if last is not None and r.budget_ms != last:
+            table.add_section()
+        last = r.budget_ms
+        if not r.feasible:
+            table.add_row(f"{r.budget_ms:.3f}", r.policy, "over budget", "", "", "", "", "", "", "", "")
+            continue
+        table.add_row(f"{r.budget_ms:.3f}", r.policy, f"{r.latency_ms:.3f}" + ("" if r.meets_budget else " (!)"),
+                      f"{r.predicted_latency_ms:.3f}", f"{r.energy_uj:,.1f}", f"{r.predicted_energy_uj:,.1f}",
+                      _fmt(r.saving_vs_tinyengine, ".1f"), _fmt(r.saving_vs_tinyengine_sleep, ".1f"), r.idle_mode,
+                      _fmt(r.lower_bound_uj, ",.1f"), _fmt(r.gap_to_bound, ".2f") if r.policy == "dae_dvfs" else "")
+    return table
+
+
+def sensitivity_table(rows, title: str | None = None) -> Table:
+    table = Table(title=title)
+    for col in ("perturbation", "budget ms", "(e) uJ", "(b) uJ", "saving vs (a) %", "saving vs (b) %"):
+        table.add_column(col, justify="left" if col == "perturbation" else "right")
+    for r in rows:
+        table.add_row(r.perturbation, f"{r.budget_ms:.3f}", _fmt(r.dae_dvfs_uj, ",.1f"),
+                      _fmt(r.tinyengine_sleep_uj, ",.1f"), _fmt(r.saving_vs_tinyengine, ".1f"),
+                      _fmt(r.saving_vs_tinyengine_sleep, ".1f"))
+    return table
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_energy_vs_qos(rows, path, title: str) -> None:
+    """Emulated energy per period against the latency budget, one line per policy."""
+    from .evaluate.energy import POLICIES, POLICY_LABELS
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, policy in enumerate(POLICIES):
+        points = [(r.budget_ms, r.energy_uj) for r in rows if r.policy == policy and r.feasible]
+        if points:
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, marker="o", ms=3, label=POLICY_LABELS[policy], color=f"C{i}",
+                    linestyle="--" if policy == "dae_race" else "-")
+    bounds = sorted({(r.budget_ms, r.lower_bound_uj) for r in rows if r.lower_bound_uj is not None})
+    if bounds:
+        xs, ys = zip(*bounds)
+        ax.plot(xs, ys, color="k", linestyle=":", label="LP lower bound")
+    ax.set_xlabel("latency budget = period (ms)")
+    ax.set_ylabel("energy per period (uJ, emulated)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_timeline(row, path, title: str) -> None:
+    """The clock of every layer phase of one evaluated plan, in execution order (a decoupled
+    layer's access and execute tiles alternate; each phase is drawn as its total time)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    t = 0.0
+    colors = {"access": "C1", "execute": "C0", "plain": "C2"}
+    seen = set()
+    for span in row.spans:
+        label = span.phase if span.phase not in seen else None
+        seen.add(span.phase)
+        ax.barh(span.mhz, span.time_us / 1000, left=t / 1000, height=span.mhz * 0.06, color=colors[span.phase],
+                label=label)
+        t += span.time_us
+    ax.axvline(row.budget_ms, color="k", linestyle=":", label="budget")
+    ax.set_ylim(0, max((s.mhz for s in row.spans), default=1) * 1.15)
+    ax.set_xlabel("time (ms)")
+    ax.set_ylabel("SYSCLK (MHz)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

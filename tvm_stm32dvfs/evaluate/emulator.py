@@ -260,29 +260,39 @@ class Emulator:
         for reg, value in zip((arm.UC_ARM_REG_R0, arm.UC_ARM_REG_R1, arm.UC_ARM_REG_R2, arm.UC_ARM_REG_R3), args):
             uc.reg_write(reg, value)
         uc.reg_write(arm.UC_ARM_REG_LR, self.EXIT_ADDRESS | 1)
-        uc.emu_start(self.symbol(function) | 1, self.EXIT_ADDRESS)
-        self._raise_clock_error()
+        try:
+            uc.emu_start(self.symbol(function) | 1, self.EXIT_ADDRESS)
+        finally:
+            self._raise_clock_error()  # a broken switching rule is the cause of what follows
         return int(uc.reg_read(arm.UC_ARM_REG_R0))
 
     def track_clocks(self, model) -> None:
-        """Map the clock registers onto ``model`` (see :mod:`.clocks`): reads show its status
-        bits, writes go through its rule checker."""
-        from unicorn import UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE
-
+        """Map the clock registers onto ``model`` (see :mod:`.clocks`) as MMIO: reads show its
+        status bits, writes go through its rule checker. (MMIO callbacks, not memory hooks that
+        rewrite the page on every read: with the flash read hooks of ``count_memory`` those
+        corrupted Unicorn's translated code.)"""
         from .clocks import ClockRuleError
 
         self.clocks = model
         self.clock_error: ClockRuleError | None = None
-        for page in model.pages:
-            self.uc.mem_map(page, 0x1000)
-        for address in model.regs:
-            self.uc.mem_write(address, int(model.read(address)).to_bytes(4, "little"))
+        other: dict[int, int] = {}  # registers of those pages the model does not track
 
-        def on_read(uc, _access, address, _size, _value, _data):
-            if address in model.regs:
-                uc.mem_write(address, int(model.read(address)).to_bytes(4, "little"))
+        def read(_uc, offset, size, page):
+            address = page + (offset & ~3)
+            value = int(model.read(address)) if address in model.regs else other.get(address, 0)
+            shift = 8 * (offset & 3)
+            return (value >> shift) & ((1 << (8 * size)) - 1)
 
-        def on_write(uc, _access, address, _size, value, _data):
+        def write(uc, offset, size, value, page):
+            address = page + (offset & ~3)
+            if size != 4:  # byte and half-word writes merge into the word
+                shift = 8 * (offset & 3)
+                mask = ((1 << (8 * size)) - 1) << shift
+                old = int(model.read(address)) if address in model.regs else other.get(address, 0)
+                value = (old & ~mask) | ((value << shift) & mask)
+            if address not in model.regs:
+                other[address] = value
+                return
             try:
                 model.write(address, value)
             except ClockRuleError as exc:
@@ -291,8 +301,7 @@ class Emulator:
                 uc.emu_stop()
 
         for page in model.pages:
-            self.uc.hook_add(UC_HOOK_MEM_READ, on_read, begin=page, end=page + 0xFFF)
-            self.uc.hook_add(UC_HOOK_MEM_WRITE, on_write, begin=page, end=page + 0xFFF)
+            self.uc.mmio_map(page, 0x1000, read, page, write, page)
 
     def _raise_clock_error(self) -> None:
         error = getattr(self, "clock_error", None)

@@ -161,7 +161,9 @@ def lp_lower_bound_uj(problem: PlanProblem) -> float:
         limit = min(problem.budget_us, problem.period - wake)
         if limit < 0:
             continue
-        h = highspy.Highs()
+        # the bare solver: highspy.Highs() enables callbacks, which prints a banner on stdout
+        # whatever the output options say (highspy 1.16)
+        h = highspy._core._Highs()
         h.setOptionValue("output_flag", False)
         lp = highspy.HighsLp()
         n = len(cands)
@@ -229,11 +231,15 @@ def _state_of(board: Board, snapshot):
     raise AssertionError(f"the registers selected a clock no DVFS state of {board.name} has: {snapshot}")
 
 
-def emulated_cost(problem: PlanProblem, board: Board, plan: DvfsPlan, run, cycle_model) -> EmulatedCost:
-    """Charge one emulated run (``emulate(..., board=board, count_memory=True)`` of the model
-    built with ``plan``) like the optimizer charges the plan, but from the emulator's counts
-    and the clock its registers selected."""
+def emulated_cost(problem: PlanProblem, board: Board, plan: DvfsPlan, run, cycle_model,
+                  profile: Profile) -> EmulatedCost:
+    """Charge one emulated run (``emulate(..., board=board)`` of the model built with ``plan``)
+    like the optimizer charges the plan, but from the instructions the emulator executed and
+    the clock its registers selected. Flash data reads, which do not depend on the clock, are
+    the profile's counts of the same kernel and tile on the same input (counting them again
+    here would put a Python callback on every load)."""
     decoupled = {c.layer for c in plan.choices if c.key.granularity != PLAIN}
+    flash_reads = {(r.layer, r.granularity, r.phase): r.flash_reads for r in profile.rows}
 
     def phase_of(layer: int, phase: str) -> str:
         return "access" if layer in decoupled and phase == "plain" else phase
@@ -251,8 +257,9 @@ def emulated_cost(problem: PlanProblem, board: Board, plan: DvfsPlan, run, cycle
             switches, switch_us, switch_uj = switches + 1, switch_us + t.time_us, switch_uj + t.energy_uj
             current = state
     spans = []
-    for (layer, phase), (classes, reads) in sorted(run.phase_counts(decoupled).items()):
+    for (layer, phase), (classes, _) in sorted(run.phase_counts(decoupled).items()):
         state = clock[(layer, phase)]
+        reads = flash_reads[(layer, plan.choices[layer].key.granularity, phase)]
         cycles = cycle_model.cycles(classes, reads, state.wait_states)
         spans.append(PhaseSpan(layer, phase, state.id, state.mhz, cycles / state.mhz, board.energy_uj(state, cycles)))
     latency_us = sum(s.time_us for s in spans) + switch_us
@@ -353,8 +360,7 @@ def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequ
     def run_of(plan: DvfsPlan):
         key = (tuple(c.key for c in plan.choices), plan.initial_state)
         if key not in runs:
-            runs[key] = emulate(compiled.with_plan(plan), x, board=board, memory=memory, count_memory=True,
-                                regions=("flash",))
+            runs[key] = emulate(compiled.with_plan(plan), x, board=board, memory=memory)
         return runs[key]
 
     if budgets_ms is None:
@@ -365,7 +371,7 @@ def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequ
             tight = plan_problem(profile, board, fastest)
             plan = solve(tight, "dp")
             cost = emulated_cost(replace(tight, initial_state=plan.initial_state, initial_choices=()), board, plan,
-                                 run_of(plan), model)
+                                 run_of(plan), model, profile)
             fastest = max(fastest, cost.latency_ms)
         budgets_ms = qos_budgets_ms(fastest, levels)
     rows: list[PolicyResult] = []
@@ -388,7 +394,7 @@ def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequ
                     progress(f"{compiled.model_name} on {board.name}: QoS {level + 1}/{len(budgets_ms)}, "
                              f"emulating {policy}")
                 start = replace(problem, initial_state=plan.initial_state, initial_choices=())
-                cost = emulated_cost(start, board, plan, run_of(plan), model)
+                cost = emulated_cost(start, board, plan, run_of(plan), model, profile)
             states = tuple(sorted({s for c in plan.choices for s in (c.key.access_state, c.key.execute_state)},
                                   key=lambda s: board.state(s).hz))
             latency = cost.latency_ms if cost else plan.predicted_latency_ms
@@ -410,3 +416,101 @@ def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequ
             else:
                 rows.append(r)
     return rows
+
+
+# ----------------------------------------------------------------------------- sensitivity
+PERTURBATIONS = {
+    "model as is": {},
+    "flash wait-state penalty +20%": {"flash": 1.2},
+    "flash wait-state penalty -20%": {"flash": 0.8},
+    "run power +20%": {"run": 1.2},
+    "run power -20%": {"run": 0.8},
+    "sleep/stop power +20%": {"idle": 1.2},
+    "sleep/stop power -20%": {"idle": 0.8},
+}
+
+
+def perturbed_problem(profile: Profile, board: Board, budget_ms: float, flash: float = 1.0, run: float = 1.0,
+                      idle: float = 1.0) -> PlanProblem:
+    """The plan problem with the cycle model's flash stall cycles scaled by ``flash``, every
+    energy spent running (phases, switches, busy-waiting, wake-ups) by ``run`` and the Sleep and
+    Stop power by ``idle``."""
+    from ..evaluate.cycles import load_cycle_model
+
+    if flash != 1.0:
+        model = load_cycle_model(board.core)
+        rows = []
+        for r in profile.rows:
+            stall = r.flash_reads * (1.0 - model.flash_data_hit_rate) * (board.state(r.state).wait_states + 1)
+            scale = (r.cycles + (flash - 1.0) * stall) / r.cycles if r.cycles else 1.0
+            rows.append(replace(r, cycles=r.cycles * scale, time_us=r.time_us * scale, energy_uj=r.energy_uj * scale))
+        profile = replace(profile, rows=tuple(rows))
+    problem = plan_problem(profile, board, budget_ms)
+    if run == 1.0 and idle == 1.0:
+        return problem
+    layers = tuple(tuple(replace(c, energy_uj=c.energy_uj * run) for c in cands) for cands in problem.layers)
+    transitions = {k: (t, e * run) for k, (t, e) in problem.transitions.items()}
+    modes = tuple(replace(m, power_mw=m.power_mw * idle, wakeup_energy_uj=m.wakeup_energy_uj * run)
+                  for m in problem.idle_modes)
+    busy = {s: p * run for s, p in problem.busy_power_mw.items()}
+    return replace(problem, layers=layers, transitions=transitions, idle_modes=modes, busy_power_mw=busy)
+
+
+@dataclass(frozen=True)
+class SensitivityRow:
+    perturbation: str
+    budget_ms: float
+    dae_dvfs_uj: float | None
+    tinyengine_uj: float | None
+    tinyengine_sleep_uj: float | None
+    saving_vs_tinyengine: float | None
+    saving_vs_tinyengine_sleep: float | None
+
+
+def sensitivity(profile: Profile, board: Board, budgets_ms: Sequence[float], method: str = "dp",
+                time_limit_s: float = 2.0) -> list[SensitivityRow]:
+    """(e)'s predicted saving over (a) and (b) at every budget under each of
+    :data:`PERTURBATIONS` (plans re-solved under the perturbed model; predictions, not
+    emulated: the counts do not change, only the coefficients that price them)."""
+    rows = []
+    for name, factors in PERTURBATIONS.items():
+        for budget in budgets_ms:
+            plans = policy_plans(perturbed_problem(profile, board, budget, **factors), board, method, time_limit_s)
+            energy = {p: plans[p].predicted_energy_uj if plans[p] else None
+                      for p in ("dae_dvfs", "tinyengine", "tinyengine_sleep")}
+            rows.append(SensitivityRow(name, budget, energy["dae_dvfs"], energy["tinyengine"],
+                                       energy["tinyengine_sleep"], _saving(energy["dae_dvfs"], energy["tinyengine"]),
+                                       _saving(energy["dae_dvfs"], energy["tinyengine_sleep"])))
+    return rows
+
+
+# ----------------------------------------------------------------------------- files
+def write_json(rows: Sequence[PolicyResult], path) -> None:
+    import json
+
+    _write_file(path, json.dumps([r.record() for r in rows], indent=1))
+
+
+def write_csv(rows: Sequence[PolicyResult], path) -> None:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    fields = list(PolicyResult.__dataclass_fields__)
+    fields = [f for f in fields if f not in ("plan", "spans")]
+    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow(r.record())
+    _write_file(path, buffer.getvalue())
+
+
+def _write_file(path, text: str) -> None:
+    """Write whole or not at all (a temporary sibling, then renamed)."""
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

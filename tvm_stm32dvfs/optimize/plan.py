@@ -50,7 +50,8 @@ def _infeasible(problem: PlanProblem) -> InfeasibleBudgetError:
     )
 
 
-def _solve_one(problem: PlanProblem, method: str, time_limit_s: float, buckets: int) -> Solution | None:
+def _solve_one(problem: PlanProblem, method: str, time_limit_s: float, buckets: int,
+               rlimit: int | None = None) -> Solution | None:
     pruned = prune(problem)
     if method == "z3":
         # the DP's plan seeds the bound: candidates that cannot beat it go, and Z3 then proves
@@ -58,7 +59,7 @@ def _solve_one(problem: PlanProblem, method: str, time_limit_s: float, buckets: 
         incumbent = solve_dp(pruned, buckets)
         if incumbent is not None:
             pruned = bound_prune(pruned, incumbent.energy_uj)
-        return solve_z3(pruned, time_limit_s, incumbent=incumbent)
+        return solve_z3(pruned, time_limit_s, incumbent=incumbent, rlimit=rlimit)
     if method == "dp":
         return solve_dp(pruned, buckets)
     if method == "greedy":
@@ -66,12 +67,13 @@ def _solve_one(problem: PlanProblem, method: str, time_limit_s: float, buckets: 
     raise ValueError(f"unknown method {method!r} (z3, dp or greedy)")
 
 
-def solve(problem: PlanProblem, method: str = "z3", time_limit_s: float = 10.0, buckets: int = 2000) -> DvfsPlan:
+def solve(problem: PlanProblem, method: str = "z3", time_limit_s: float = 10.0, buckets: int = 2000,
+          rlimit: int | None = None) -> DvfsPlan:
     """The minimum-energy plan within the budget. Raises InfeasibleBudgetError (with the fastest
     possible latency) when no plan meets it. Every answer is rechecked by ``check_plan``.
 
     With ``problem.initial_choices`` every start state is solved and the cheapest plan wins
-    (optimal when each of those solves is)."""
+    (optimal when each of those solves is). ``rlimit``: see :func:`~.solvers.solve_z3`."""
     if method not in ("z3", "dp", "greedy"):
         raise ValueError(f"unknown method {method!r} (z3, dp or greedy)")
     if _min_latency(problem) > problem.budget_us + 1e-9:
@@ -81,7 +83,7 @@ def solve(problem: PlanProblem, method: str = "z3", time_limit_s: float = 10.0, 
     for candidate in problem.starts():
         if min_latency_us(candidate) > candidate.budget_us + 1e-9:
             continue
-        solution = _solve_one(candidate, method, time_limit_s, buckets)
+        solution = _solve_one(candidate, method, time_limit_s, buckets, rlimit)
         if solution is not None:
             check_plan(candidate, solution.choice, solution.latency_us, solution.energy_uj)
             if best is None or solution.energy_uj < best[0].energy_uj:

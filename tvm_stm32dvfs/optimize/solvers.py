@@ -391,7 +391,8 @@ def solve_greedy(problem: PlanProblem) -> Solution | None:
 Z3_TIME_UNIT_US = 0.01
 
 
-def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Solution | None = None) -> Solution | None:
+def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Solution | None = None,
+             rlimit: int | None = None) -> Solution | None:
     """Z3 with a bound-tightening loop over ``z3.Solver``: find a plan cheaper than the best
     known, tighten, repeat until unsat — the last plan is then proven optimal.
 
@@ -410,7 +411,9 @@ def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Soluti
     30 x 16 instance is still not proven in 60 s. The DP is the practical solver.
 
     Returns None when no plan fits; on the time limit, the best plan found with ``optimal``
-    False (or None when there is none).
+    False (or None when there is none). ``rlimit``: limit every check by Z3's resource counter
+    instead of the clock, so the answer does not depend on the machine's speed (reproducible
+    results files).
     """
     import z3
 
@@ -519,10 +522,13 @@ def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Soluti
 
     best = incumbent
     while True:
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            break
-        solver.set("timeout", max(1, int(remaining * 1000)))
+        if rlimit is not None:
+            solver.set("rlimit", rlimit)
+        else:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                break
+            solver.set("timeout", max(1, int(remaining * 1000)))
         solver.push()
         if best is not None:
             # strictly cheaper than the best known (a relative margin absorbs float noise)
