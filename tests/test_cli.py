@@ -130,3 +130,32 @@ def test_plan_prints_the_plan_writes_its_table_and_rejects_an_unreachable_budget
     energies = [float(row.split("│")[3].replace(",", "")) for row in rows]
     assert all(b <= a for a, b in zip(energies, energies[1:]))
     assert plot.stat().st_size > 10_000
+
+
+def test_evaluate_rejects_bad_arguments_in_one_line(tmp_path):
+    assert_one_line_error(run_cli("evaluate"), r"give a MODEL or --all")
+    model = str(ZOO["kws_dscnn"].int8_path)
+    assert_one_line_error(run_cli("evaluate", model, "--all"), r"not both")
+    assert_one_line_error(run_cli("evaluate", model, "--method", "greedy"), r"unknown --method 'greedy'")
+    assert_one_line_error(run_cli("evaluate", model, "--board", "nucleo-nope"), r"nucleo-nope")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.emulator
+@pytest.mark.slow
+def test_evaluate_prints_the_policy_table_and_writes_rows_and_plots(tmp_path):
+    import json
+
+    out = tmp_path / "eval"
+    proc = run_cli("evaluate", str(ZOO["kws_dscnn"].int8_path), "--qos", "2", "--json", str(out / "rows.json"),
+                   "--csv", str(out / "rows.csv"), "--plots", str(out / "plots"), "--format", "svg", "--sensitivity")
+    assert proc.returncode == 0, proc.stderr
+    for policy in ("tinyengine", "tinyengine_sleep", "static_dvfs", "layer_dvfs", "dae_dvfs"):
+        assert policy in proc.stdout
+    assert "flash wait-state penalty +20%" in proc.stdout and "DAE+DVFS saves" in proc.stdout
+    rows = json.loads((out / "rows.json").read_text())
+    assert len(rows) == 2 * 6 and {r["policy"] for r in rows} >= {"tinyengine", "dae_dvfs"}
+    assert all(r["latency_ms"] is not None for r in rows if r["feasible"])
+    assert len((out / "rows.csv").read_text().splitlines()) == 1 + len(rows)
+    plots = sorted(p.name for p in (out / "plots").iterdir())
+    assert plots == ["energy_kws_dscnn_int8_stm32f746g-disco.svg", "timeline_kws_dscnn_int8_stm32f746g-disco.svg"]

@@ -344,17 +344,19 @@ def _gap(energy: float, bound: float) -> float | None:
 def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequence[float] | None = None,
                       levels: int = 8, method: str = "z3", time_limit_s: float = 2.0, emulate_runs: bool = True,
                       x=None, progress: Callable[[str], None] | None = None) -> list[PolicyResult]:
-    """Every policy at every QoS level (budget = period) of ``compiled`` (built without a plan)
-    on ``board``; ``budgets_ms`` default to :func:`qos_budgets_ms` of the fastest plan. With
-    ``emulate_runs`` each distinct plan is compiled into the firmware and run in the emulator
-    with the board's clock driver (the reported latency and energy); else the predictions are
-    reported."""
+    """Every policy at every QoS level (budget = period) of ``compiled`` (built without a plan;
+    ``profile`` is its profile on ``board``); ``budgets_ms`` default to :func:`qos_budgets_ms`
+    of the fastest plan. With ``emulate_runs`` each distinct plan is compiled into the firmware
+    and run in the emulator with the board's clock driver (the reported latency and energy);
+    else the predictions are reported (and ``compiled`` is not needed)."""
     from ..evaluate.cycles import load_cycle_model
     from ..evaluate.emulator import emulate, memory_map
 
     model = load_cycle_model(board.core)
     memory = memory_map(board)
-    x = compiled.sample_inputs() if x is None else x  # the profile's input: counts are data-dependent
+    if emulate_runs and x is None:
+        x = compiled.sample_inputs()  # the profile's input: counts are data-dependent
+    name = profile.model
     runs: dict[tuple, object] = {}
 
     def run_of(plan: DvfsPlan):
@@ -378,20 +380,20 @@ def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequ
     for level, budget in enumerate(budgets_ms):
         problem = plan_problem(profile, board, budget)
         if progress is not None:
-            progress(f"{compiled.model_name} on {board.name}: QoS {level + 1}/{len(budgets_ms)} ({budget:.3f} ms), solving")
+            progress(f"{name} on {board.name}: QoS {level + 1}/{len(budgets_ms)} ({budget:.3f} ms), solving")
         plans = policy_plans(problem, board, method, time_limit_s)
         bound = lp_lower_bound_uj(problem)
         level_rows = []
         for policy in POLICIES:
             plan = plans[policy]
             if plan is None:
-                level_rows.append(PolicyResult(compiled.model_name, board.name, policy, budget, budget, False,
+                level_rows.append(PolicyResult(name, board.name, policy, budget, budget, False,
                                                lower_bound_uj=bound))
                 continue
             cost = None
             if emulate_runs:
                 if progress is not None:
-                    progress(f"{compiled.model_name} on {board.name}: QoS {level + 1}/{len(budgets_ms)}, "
+                    progress(f"{name} on {board.name}: QoS {level + 1}/{len(budgets_ms)}, "
                              f"emulating {policy}")
                 start = replace(problem, initial_state=plan.initial_state, initial_choices=())
                 cost = emulated_cost(start, board, plan, run_of(plan), model, profile)
@@ -403,7 +405,7 @@ def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequ
             meets = (latency <= budget * (1 + 1e-9) and math.isfinite(energy)
                      and latency + back.time_us / 1000 <= budget * (1 + 1e-9))
             level_rows.append(PolicyResult(
-                compiled.model_name, board.name, policy, budget, plan.period_ms, True,
+                name, board.name, policy, budget, plan.period_ms, True,
                 plan.predicted_latency_ms, plan.predicted_energy_uj, latency, energy, meets, plan.idle_mode,
                 plan.initial_state, states, cost.switches if cost else None, plan.optimal, plan.solver,
                 lower_bound_uj=bound, gap_to_bound=_gap(energy, bound),
