@@ -18,6 +18,15 @@ TARGET_TAGS = _register_tags()
 _register_pipeline()
 
 __all__ = [
-    "__version__", "build", "CompiledModel", "emulate", "EmulatedRun", "from_onnx", "boards", "errors",
+    "__version__", "build", "CompiledModel", "emulate", "EmulatedRun", "from_onnx", "quantize", "boards", "errors",
     "Stm32DvfsError", "TARGET_TAGS",
 ]
+
+
+def __getattr__(name: str):
+    # imported on first use: onnxruntime's quantiser is not needed to compile
+    if name == "quantize":
+        from .frontend.quantize import quantize
+
+        return quantize
+    raise AttributeError(f"module 'tvm_stm32dvfs' has no attribute {name!r}")

@@ -21,7 +21,6 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from ..errors import ModelFormatError
 from .cycles import CycleModel, Measurement, fit, load_cycle_model
@@ -72,8 +71,8 @@ def read_measurements(path: Path) -> list[MeasuredRow]:
 def calibrate(compiled, board, rows: list[MeasuredRow]) -> tuple[CycleModel, float, float]:
     """(fitted model, worst relative error of the prior model, worst of the fitted one)."""
     prior = load_cycle_model(board.core)
-    x = np.random.default_rng(0).standard_normal(compiled.inputs[0].shape).astype(compiled.inputs[0].dtype)
-    run = emulate(compiled, x, core=board.core, memory=memory_map(board), count_memory=True, regions=("flash",))
+    # the input the profiling firmware runs (counts are data-dependent)
+    run = emulate(compiled, compiled.sample_inputs(), core=board.core, memory=memory_map(board), count_memory=True, regions=("flash",))
     decoupled = {i for i, layer in enumerate(compiled.layers) if layer.granularity}
     counts = run.phase_counts(decoupled)
     measurements = []
