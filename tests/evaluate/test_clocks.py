@@ -139,3 +139,124 @@ def test_the_exported_board_firmware_follows_the_plan_within_the_rules(kws, boar
         want = board.state(choice.execute_state if phase == "execute" else choice.access_state)
         assert (snapshot.hz, snapshot.wait_states, snapshot.scale) == (want.hz, want.wait_states, want.scale)
     assert len({snapshot.hz for _, _, snapshot in emu.clock_trace}) == 3
+
+
+#: per family, from the reference manuals: (GPIO port 0 base, port stride), console registers
+#: (status, transmit, baud-rate, control offsets; control enable bits; BRR scale) and where the
+#: console's bus prescaler lives — an independent reading of what stm32dvfs_board_io.c drives
+_IO = {
+    "F4": ((0x40020000, 0x400), (0x00, 0x04, 0x08, 0x0C, (1 << 13) | (1 << 3), 1)),
+    "F7": ((0x40020000, 0x400), (0x1C, 0x28, 0x0C, 0x00, 0b1001, 1)),
+    "H7": ((0x58020000, 0x400), (0x1C, 0x28, 0x0C, 0x00, 0b1001, 1)),
+    "L4": ((0x48000000, 0x400), (0x1C, 0x28, 0x0C, 0x00, 0b1001, 256)),
+}
+_UART = {"USART1": (0x40011000, 2), "USART2": (0x40004400, 1), "USART3": (0x40004800, 1), "LPUART1": (0x40008000, 1)}
+
+
+def _bus_hz(board, registers: dict, cpu_hz: float, bus: int) -> float:
+    """The console's kernel clock from the prescaler fields the firmware left (RM0383/RM0385
+    RCC_CFGR.PPREx, RM0433 RCC_D1CFGR.HPRE and RCC_D2CFGR.D2PPREx, RM0432 RCC_CFGR.PPREx)."""
+    def apb(bits):
+        return 1 if bits < 4 else 1 << (bits - 3)
+
+    family = board.data.family
+    if family in ("F4", "F7"):
+        return cpu_hz / apb(registers[0x40023808] >> (13 if bus == 2 else 10) & 7)
+    if family == "L4":
+        return cpu_hz / apb(registers[0x40021008] >> (11 if bus == 2 else 8) & 7)
+    hpre = registers.get(0x58024418, 0) & 0xF
+    ahb = 1 if hpre < 8 else (1 << (hpre - 7) if hpre - 7 < 5 else 1 << (hpre - 6))
+    return cpu_hz / ahb / apb(registers.get(0x5802441C, 0) >> (8 if bus == 2 else 4) & 7)
+
+
+@pytest.mark.emulator
+@pytest.mark.slow
+@pytest.mark.parametrize("board_name", BOARDS)
+def test_the_board_firmware_reports_over_the_vcp_and_marks_every_phase(kws, board_name, tmp_path, tool):
+    """The profiling build for the board, in Unicorn with the clock registers and a recorder on
+    the console U(S)ART and the GPIO ports: the report (outputs, then the CSV of cycles per layer
+    and phase) goes out over the ST-LINK VCP peripheral exactly as the host build prints it,
+    the U(S)ART is set up for 115200 baud on its TX pin, and the marker pin toggles at every
+    phase event."""
+    import subprocess
+
+    from tvm_stm32dvfs.evaluate.emulator import Emulator
+
+    tool("arm-none-eabi-gcc")
+    board = tvm_stm32dvfs.boards.load(board_name)
+    compiled, plan, _ = _planned(kws, board)
+    project = tmp_path / "project"
+    compiled.export_project(project, repeat=1)
+    builds = {}
+    for platform, options in (("board", ["-DCMAKE_TOOLCHAIN_FILE=cmake/arm-none-eabi.cmake", "-DSTM32DVFS_PROFILE=ON"]),
+                              ("host", [])):
+        build = project / f"build-{platform}"
+        for cmd in (["cmake", "-S", ".", "-B", str(build), f"-DSTM32DVFS_PLATFORM={platform}", *options],
+                    ["cmake", "--build", str(build)]):
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=project, timeout=900)
+            assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        builds[platform] = build
+    host = subprocess.run([str(builds["host"] / "firmware")], capture_output=True, text=True, timeout=300)
+    assert host.returncode == 0, host.stderr
+
+    (gpio_base, stride), (status, transmit, brr, control, enable, brr_scale) = _IO[board.data.family]
+    console, marker = board.data.console, board.data.marker
+    uart, bus = _UART[console.peripheral]
+    tx_port = gpio_base + stride * console.tx.port
+    marker_port = gpio_base + stride * marker.port
+    values: dict[int, int] = {}
+    sent = bytearray()
+    toggles = []
+    cycles = [0]
+
+    def read(_uc, offset, _size, page):
+        address = page + offset
+        if address == uart + status:
+            return (1 << 7) | (1 << 6)  # TXE, TC: the byte left at once
+        if address == 0xE0001004:  # DWT_CYCCNT
+            cycles[0] += 1000
+            return cycles[0] & 0xFFFFFFFF
+        return values.get(address, 0)
+
+    def write(_uc, offset, _size, value, page):
+        address = page + offset
+        if address == uart + transmit:
+            sent.append(value & 0xFF)
+        if address == marker_port + 0x14 and (value ^ values.get(address, 0)) & (1 << marker.pin):
+            toggles.append(value >> marker.pin & 1)
+        values[address] = value
+
+    emu = Emulator(builds["board"] / "firmware.elf", memory=memory_map(board), core=board.core)
+    model = clock_model(board)
+    emu.track_clocks(model)
+    for page in sorted({uart & ~0xFFF, tx_port & ~0xFFF, marker_port & ~0xFFF, 0xE0001000, 0xE000E000}):
+        emu.uc.mmio_map(page, 0x1000, read, page, write, page)
+    from unicorn import UC_HOOK_CODE
+
+    events = [0]
+    for hook in ("stm32dvfs_layer_begin", "stm32dvfs_phase"):
+        address = emu.symbol(hook)
+        emu.uc.hook_add(UC_HOOK_CODE, lambda *_: events.__setitem__(0, events[0] + 1), begin=address, end=address)
+    assert emu.call("stm32dvfs_app_run") == 0
+    text = sent.decode()
+    lines = text.splitlines()
+    assert lines[:2] == host.stdout.splitlines()[:2]  # status and checksum, the output bytes
+    assert lines[2] == "layer,phase,hz,wait_states,cycles"
+    rows = [line.split(",") for line in lines[3:]]
+    assert {int(r[0]) for r in rows} == set(range(len(plan)))
+    for layer, phase, hz, wait_states, measured in rows:
+        choice = plan[int(layer)]
+        state = board.state(choice.execute_state if phase == "execute" else choice.access_state)
+        assert (int(hz), int(wait_states)) == (round(state.hz), state.wait_states) and int(measured) > 0
+    # the console: enabled, its TX pin in its alternate function, 115200 baud from its bus clock
+    registers = {**model.regs, **emu.unmodelled_registers}
+    cpu_hz = model.snapshot.hz
+    assert values[uart + control] & enable == enable
+    assert values[tx_port] >> (2 * console.tx.pin) & 3 == 2
+    afr = values[tx_port + (0x20 if console.tx.pin < 8 else 0x24)]
+    assert afr >> (4 * (console.tx.pin & 7)) & 0xF == console.tx.af
+    baud = brr_scale * _bus_hz(board, registers, cpu_hz, bus) / values[uart + brr]
+    assert baud == pytest.approx(console.baud, rel=0.01)
+    # the marker: an output, toggled once per phase event
+    assert values[marker_port] >> (2 * marker.pin) & 3 == 1
+    assert len(toggles) == events[0] > len(plan)

@@ -59,6 +59,31 @@ class CurrentTable:
 
 
 @dataclass(frozen=True)
+class Pin:
+    port: int  # 0 = A
+    pin: int
+    af: int | None = None  # alternate function number (a peripheral's pin)
+
+    @property
+    def name(self) -> str:
+        return f"P{chr(ord('A') + self.port)}{self.pin}"
+
+
+@dataclass(frozen=True)
+class Console:
+    """The U(S)ART wired to the ST-LINK virtual COM port, and its TX pin."""
+
+    peripheral: str
+    tx: Pin
+    baud: int = 115200
+
+
+#: console peripherals the runtime's board I/O drives, per family (runtime/board/stm32dvfs_board_io.c)
+CONSOLE_PERIPHERALS = {"F4": ("USART1", "USART2", "USART3"), "F7": ("USART1", "USART2", "USART3"),
+                       "H7": ("USART3",), "L4": ("LPUART1",)}
+
+
+@dataclass(frozen=True)
 class BoardData:
     path: Path
     name: str
@@ -80,6 +105,8 @@ class BoardData:
     stop_wakeup_us: float
     sleep_wakeup_cycles: int
     timing: dict[str, float]
+    console: Console | None = None
+    marker: Pin | None = None  # the phase marker output (a header pin a power analyser triggers on)
 
 
 class _Reader:
@@ -150,6 +177,31 @@ def _current_table(r: _Reader, field: str, scale_names: set[str]) -> CurrentTabl
     return CurrentTable(tuple(ordered), t["source"], bool(t.get("estimate", False)))
 
 
+def _pin(r: _Reader, field: str, alternate: bool) -> Pin:
+    port = r.cited(field, key="port")
+    pin = r.cited(field, key="pin")
+    if not (isinstance(port, str) and len(port) == 1 and "A" <= port <= "K"):
+        raise r.fail(field, f"port must be a letter A..K, got {port!r}")
+    if not (isinstance(pin, int) and 0 <= pin <= 15):
+        raise r.fail(field, f"pin must be 0..15, got {pin!r}")
+    af = r.cited(field, key="af") if alternate else None
+    if alternate and not (isinstance(af, int) and 0 <= af <= 15):
+        raise r.fail(field, f"af must be an alternate-function number 0..15, got {af!r}")
+    return Pin(ord(port) - ord("A"), pin, af)
+
+
+def _console(r: _Reader, family: str) -> Console | None:
+    if r.get("console", required=False) is None:
+        return None
+    peripheral = r.cited("console.peripheral")
+    supported = CONSOLE_PERIPHERALS.get(family, ())
+    if peripheral not in supported:
+        raise r.fail("console.peripheral", f"{peripheral!r} is not a console the runtime drives on {family} "
+                     f"(one of {', '.join(supported) or 'none'})")
+    baud = r.number("console.baud")
+    return Console(str(peripheral), _pin(r, "console.tx", alternate=True), int(baud))
+
+
 def parse_board(path: Path) -> BoardData:
     """Read and validate one board file."""
     try:
@@ -215,4 +267,6 @@ def parse_board(path: Path) -> BoardData:
         sleep_current=_current_table(r, "sleep_current", names),
         stop_current_ma=r.number("stop.current_ma"), stop_wakeup_us=r.number("stop.wakeup_us"),
         sleep_wakeup_cycles=int(r.number("sleep.wakeup_cycles")), timing=timing,
+        console=_console(r, str(r.get("family"))),
+        marker=_pin(r, "marker.pin", alternate=False) if r.get("marker", required=False) is not None else None,
     )

@@ -52,7 +52,7 @@ def project_files(sources: CSources, board, model_name: str, inputs: Sequence[np
         "inputs": [{"nbytes": a.nbytes, "bytes": ", ".join(str(b) for b in a.tobytes())} for a in inputs],
         "outputs": [{"nbytes": n} for n in output_bytes],
         "num_layers": layers, "arena_bytes": arena_bytes, "weights_bytes": weights_bytes,
-        "has_plan": "plan.c" in sources.files,
+        "has_plan": "plan.c" in sources.files, "has_console": board.data.console is not None,
         "plan_states": len(re.findall(r"^  /\* \d+: ", sources.files.get("plan.c", ""), re.M)),
     }
     files = {f"model/{name}": text for name, text in sources.files.items()}
@@ -61,6 +61,13 @@ def project_files(sources: CSources, board, model_name: str, inputs: Sequence[np
     files["app/main.c"] = env.get_template("project/main.c.j2").render(**ctx)
     files[f"board/{board.name}.ld"] = env.get_template("project/board.ld.j2").render(**ctx)
     files["board/startup.c"] = (data_dir("runtime") / "board" / "startup.c").read_text()
+    for name in ("stm32dvfs_board_io.h", "stm32dvfs_board_io.c"):
+        files[f"board/{name}"] = (data_dir("runtime") / "board" / name).read_text()
+    console = board.data.console
+    files["board/board_io_config.h"] = env.get_template("project/board_io_config.h.j2").render(
+        board=board.name, version=__version__, marker=board.data.marker,
+        console=None if console is None else {"peripheral": console.peripheral, "tx": console.tx, "baud": console.baud,
+                                               "source": f"{console.peripheral}, TX {console.tx.name} AF{console.tx.af}"})
     files["platform/qemu/startup_qemu.c"] = (data_dir("runtime") / "qemu" / "startup_qemu.c").read_text()
     files["platform/qemu/mps2_an500.ld"] = (data_dir("runtime") / "qemu" / "mps2_an500.ld").read_text()
     files["cmake/arm-none-eabi.cmake"] = (data_dir("cmake") / "arm-none-eabi.cmake").read_text()

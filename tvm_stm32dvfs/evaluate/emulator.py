@@ -276,6 +276,7 @@ class Emulator:
         self.clocks = model
         self.clock_error: ClockRuleError | None = None
         other: dict[int, int] = {}  # registers of those pages the model does not track
+        self.unmodelled_registers = other
 
         def read(_uc, offset, size, page):
             address = page + (offset & ~3)
