@@ -164,6 +164,12 @@ def test_own_board_file_loads(tmp_path):
     (lambda s: s.replace("name = \"S1\"\nmax_hz = { value = 100e6", "name = \"S1\"\nmax_hz = { value = 150e6"),
      r"above its last wait-state bound"),
     (lambda s: s + "\n[[[broken", r"not valid TOML"),
+    (lambda s: s.replace('peripheral = { value = "USART2"', 'peripheral = { value = "UART7"'),
+     r"field 'console.peripheral' 'UART7' is not a console the runtime drives on F4"),
+    (lambda s: s.replace('tx = { port = "A", pin = 2, af = 7', 'tx = { port = "A", pin = 22, af = 7'),
+     r"field 'console.tx' pin must be 0..15"),
+    (lambda s: s.replace('pin = { port = "A", pin = 10', 'pin = { port = "Z", pin = 10'),
+     r"field 'marker.pin' port must be a letter"),
 ])
 def test_bad_board_files_name_the_file_and_field(tmp_path, edit, message):
     src = (DATA_DIR / "nucleo-f411re.toml").read_text()
