@@ -35,9 +35,11 @@ def _f(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def section(model: str, board: str, rows, sens) -> str:
+def section(model: str, board: str, rows, sens, skipped=()) -> str:
     """The markdown of one model on one board (what the freshness test compares)."""
     out = [f"## {model} on {board}", ""]
+    for option in skipped:
+        out += [f"DAE tile option left out of the profile (its firmware does not fit the RAM): {option}", ""]
     out.append("| budget = period ms | policy | latency ms (emulated) | predicted ms | energy uJ (emulated) | "
                "predicted uJ | saving vs (a) % | saving vs (b) % | idle | states |")
     out.append("|---:|---|---:|---:|---:|---:|---:|---:|---|---|")
@@ -118,7 +120,7 @@ def main(argv=None) -> int:
             rows = evaluate_policies(compiled, board, measured, levels=args.qos, method="dp",
                                      progress=lambda text: print(text, flush=True))
             sens = sensitivity(measured, board, sorted({r.budget_ms for r in rows})) if board_name == DEFAULT_BOARD else []
-            sections.append(section(model, board_name, rows, sens))
+            sections.append(section(model, board_name, rows, sens, measured.skipped))
             all_rows += rows
             stem = f"{model}_{board_name}"
             plot_energy_vs_qos(rows, plots / f"energy_{stem}.png", f"{model} on {board_name}")

@@ -148,6 +148,8 @@ def profile_cmd(
     layers = len({r.layer for r in result.rows})
     console.print(f"{model.name} on {b.name}: {len(result.rows)} rows ({layers} layers x granularities x phases x "
                   f"{len({r.state for r in result.rows})} clock states)")
+    for option in result.skipped:
+        console.print(f"left out: the DAE tiles {option} (the firmware does not fit {b.name}'s RAM)")
 
 
 @app.command("plan")

@@ -23,10 +23,14 @@ import numpy as np
 from . import __version__, dae
 from .boards import Board
 from .evaluate.cycles import load_cycle_model
-from .evaluate.emulator import emulate, memory_map
+from .errors import ResourceLimitError
+from .evaluate.emulator import STACK_SIZE, emulate, memory_map
 from .transform.annotate_dvfs import PLAIN
 
 PHASES = ("access", "execute", "plain")
+#: RAM the runtime, the clock driver and libc keep besides the arena and the stack (estimate:
+#: the .data and .bss of the emulated builds are well under it)
+RUNTIME_DATA_BYTES = 2048
 PROFILE_FORMAT = 3  # bumped when the rows change meaning: old cache entries are ignored
 
 
@@ -52,6 +56,8 @@ class Profile:
     board: str
     model: str
     rows: tuple[PhaseCost, ...]
+    #: DAE tile options left out because their firmware does not fit the board's RAM
+    skipped: tuple[str, ...] = ()
 
     def write_csv(self, path: Path) -> None:
         with open(path, "w", newline="") as f:
@@ -62,12 +68,13 @@ class Profile:
 
     def to_json(self) -> str:
         return json.dumps({"board": self.board, "model": self.model, "version": __version__,
-                           "rows": [asdict(r) for r in self.rows]})
+                           "rows": [asdict(r) for r in self.rows], "skipped": list(self.skipped)})
 
     @classmethod
     def from_json(cls, text: str) -> "Profile":
         data = json.loads(text)
-        return cls(data["board"], data["model"], tuple(PhaseCost(**r) for r in data["rows"]))
+        return cls(data["board"], data["model"], tuple(PhaseCost(**r) for r in data["rows"]),
+                   tuple(data.get("skipped", ())))
 
     def layer_options(self, layer: int) -> list[str]:
         return sorted({r.granularity for r in self.rows if r.layer == layer})
@@ -150,16 +157,24 @@ def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable
     feeds = compiled.sample_inputs()
     plain = build(compiled.source_mod, target=f"stm32dvfs-{board.name}", dae=False)
     builds = [("plain", plain)]
-    # tiles may use half of the SRAM the plain model leaves free
-    budget = max((board.sram_bytes - plain.arena_bytes) // 2, dae.DEFAULT_TILE_BUDGET)
+    # tiles may use half of the SRAM the plain model, the stack and the runtime's data leave free
+    free = board.sram_bytes - plain.arena_bytes - STACK_SIZE - RUNTIME_DATA_BYTES
+    budget = max(free // 2, dae.DEFAULT_TILE_BUDGET)
     for option in _options(compiled, max_granularities, budget):
         builds.append(("dae", build(compiled.source_mod, target=f"stm32dvfs-{board.name}", granularity=option)))
     rows: list[PhaseCost] = []
+    skipped: list[str] = []
     for done, (kind, variant) in enumerate(builds):
         # run with the plan handler installed, as the firmware will: its per-phase lookups are
         # part of every layer's time (a constant plan never switches, so no driver runs)
         variant = variant.with_plan(_constant_plan(variant, board.max_state().id))
-        run = emulate(variant, feeds, board=board, memory=memory, count_memory=True, regions=("flash",))
+        try:
+            run = emulate(variant, feeds, board=board, memory=memory, count_memory=True, regions=("flash",))
+        except ResourceLimitError:
+            if kind == "plain":
+                raise  # the model itself does not fit: nothing to plan
+            skipped.append(", ".join(sorted({layer.granularity for layer in variant.layers if layer.granularity})))
+            continue
         decoupled = {i for i, layer in enumerate(variant.layers) if layer.granularity}
         for (layer, phase), (classes, reads) in sorted(run.phase_counts(decoupled).items()):
             granularity = variant.layers[layer].granularity or "plain"
@@ -173,7 +188,7 @@ def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable
                                       board.energy_uj(state, cycles), run.switches.get(layer, 0)))
         if progress is not None:
             progress(done + 1, len(builds))
-    result = Profile(board.name, compiled.model_name, tuple(rows))
+    result = Profile(board.name, compiled.model_name, tuple(rows), tuple(skipped))
     if use_cache:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(".tmp")
