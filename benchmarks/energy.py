@@ -39,13 +39,13 @@ def section(model: str, board: str, rows, sens, skipped=()) -> str:
     """The markdown of one model on one board (what the freshness test compares)."""
     out = [f"## {model} on {board}", ""]
     for option in skipped:
-        out += [f"DAE tile option left out of the profile (its firmware does not fit the RAM): {option}", ""]
+        out += [f"Left out of the profile (the firmware does not fit the RAM): DAE tiles {option}", ""]
     out.append("| budget = period ms | policy | latency ms (emulated) | predicted ms | energy uJ (emulated) | "
                "predicted uJ | saving vs (a) % | saving vs (b) % | idle | states |")
     out.append("|---:|---|---:|---:|---:|---:|---:|---:|---|---|")
     for r in rows:
         if not r.feasible:
-            out.append(f"| {r.budget_ms:.3f} | {r.policy} | over budget | | | | | | | |")
+            out.append(f"| {r.budget_ms:.3f} | {r.policy} | {r.note} | | | | | | | |")
             continue
         out.append(f"| {r.budget_ms:.3f} | {r.policy} | {r.latency_ms:.3f} | {r.predicted_latency_ms:.3f} | "
                    f"{r.energy_uj:,.1f} | {r.predicted_energy_uj:,.1f} | {_f(r.saving_vs_tinyengine, '.1f')} | "

@@ -56,7 +56,8 @@ class Profile:
     board: str
     model: str
     rows: tuple[PhaseCost, ...]
-    #: DAE tile options left out because their firmware does not fit the board's RAM
+    #: builds left out because their firmware does not fit the board's RAM (their DAE tiles, or
+    #: "none (the plain kernels)": then no plan can keep a tiled layer plain)
     skipped: tuple[str, ...] = ()
 
     def write_csv(self, path: Path) -> None:
@@ -171,15 +172,15 @@ def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable
         try:
             run = emulate(variant, feeds, board=board, memory=memory, count_memory=True, regions=("flash",))
         except ResourceLimitError:
-            if kind == "plain":
-                raise  # the model itself does not fit: nothing to plan
-            skipped.append(", ".join(sorted({layer.granularity for layer in variant.layers if layer.granularity})))
+            tiles = sorted({layer.granularity for layer in variant.layers if layer.granularity})
+            skipped.append(", ".join(tiles) if tiles else "none (the plain kernels)")
             continue
         decoupled = {i for i, layer in enumerate(variant.layers) if layer.granularity}
+        covered = {r.layer for r in rows if r.granularity == "plain"}
         for (layer, phase), (classes, reads) in sorted(run.phase_counts(decoupled).items()):
             granularity = variant.layers[layer].granularity or "plain"
-            if kind == "dae" and granularity == "plain":
-                continue  # the plain build already covers layers that are never tiled
+            if kind == "dae" and granularity == "plain" and layer in covered:
+                continue  # an earlier build already covers layers that are never tiled
             instructions = sum(classes.values())
             for state in states:
                 cycles = model.cycles(classes, reads, state.wait_states)
@@ -188,6 +189,9 @@ def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable
                                       board.energy_uj(state, cycles), run.switches.get(layer, 0)))
         if progress is not None:
             progress(done + 1, len(builds))
+    if not rows:
+        raise ResourceLimitError(f"{compiled.model_name} does not fit {board.name}'s RAM at any DAE tile option "
+                                 "profiled: a board with more SRAM, or fewer/smaller tiles")
     result = Profile(board.name, compiled.model_name, tuple(rows), tuple(skipped))
     if use_cache:
         cached.parent.mkdir(parents=True, exist_ok=True)

@@ -99,7 +99,7 @@ def evaluation_table(rows, title: str | None = None) -> Table:
             table.add_section()
         last = r.budget_ms
         if not r.feasible:
-            table.add_row(f"{r.budget_ms:.3f}", r.policy, "over budget", "", "", "", "", "", "", "", "")
+            table.add_row(f"{r.budget_ms:.3f}", r.policy, r.note, "", "", "", "", "", "", "", "")
             continue
         table.add_row(f"{r.budget_ms:.3f}", r.policy, f"{r.latency_ms:.3f}" + ("" if r.meets_budget else " (!)"),
                       f"{r.predicted_latency_ms:.3f}", f"{r.energy_uj:,.1f}", f"{r.predicted_energy_uj:,.1f}",

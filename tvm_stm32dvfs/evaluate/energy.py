@@ -45,6 +45,8 @@ from ..optimize.problem import Candidate, PlanProblem, evaluate
 from ..profile import Profile
 
 POLICIES = ("tinyengine", "tinyengine_sleep", "static_dvfs", "layer_dvfs", "dae_dvfs", "dae_race")
+#: the policies that run the plain (non-decoupled) kernels
+PLAIN_POLICIES = ("tinyengine", "tinyengine_sleep", "static_dvfs", "layer_dvfs")
 POLICY_LABELS = {
     "tinyengine": "(a) TinyEngine, max clock, busy idle",
     "tinyengine_sleep": "(b) TinyEngine + sleep/stop",
@@ -63,7 +65,10 @@ def _plan_of(problem: PlanProblem, choice: Sequence[Candidate], solver: str) -> 
 
 
 def _fixed(problem: PlanProblem, choice: Sequence[Candidate], starts: Sequence, solver: str) -> DvfsPlan | None:
-    """The cheapest feasible way to run ``choice`` from one of ``starts`` (None: over budget)."""
+    """The cheapest feasible way to run ``choice`` from one of ``starts`` (None: over budget, or
+    no such choice)."""
+    if choice is None:
+        return None
     best = None
     for s in starts:
         sub = replace(problem, initial_state=s, initial_choices=())
@@ -86,10 +91,11 @@ def _plain_at(problem: PlanProblem, state) -> list[Candidate] | None:
     return choice
 
 
-def _fastest_at(problem: PlanProblem, state) -> list[Candidate]:
-    """Per layer its fastest candidate running both phases at ``state``."""
-    return [min((c for c in cands if c.key.access_state == state and c.key.execute_state == state),
-                key=lambda c: (c.time_us, c.energy_uj)) for cands in problem.layers]
+def _fastest_at(problem: PlanProblem, state) -> list[Candidate] | None:
+    """Per layer its fastest candidate running both phases at ``state`` (None if a layer has none)."""
+    choice = [min((c for c in cands if c.key.access_state == state and c.key.execute_state == state),
+                  key=lambda c: (c.time_us, c.energy_uj), default=None) for cands in problem.layers]
+    return None if None in choice else choice
 
 
 def _only_plain(problem: PlanProblem) -> PlanProblem:
@@ -295,6 +301,9 @@ class PolicyResult:
     budget_ms: float
     period_ms: float
     feasible: bool
+    #: why an infeasible policy has no plan: "over budget", or "does not fit" (its kernels' firmware
+    #: exceeds the board's RAM)
+    note: str = ""
     predicted_latency_ms: float | None = None
     predicted_energy_uj: float | None = None
     latency_ms: float | None = None  # emulated
@@ -387,8 +396,10 @@ def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequ
         for policy in POLICIES:
             plan = plans[policy]
             if plan is None:
+                fits = not (policy in PLAIN_POLICIES and any(
+                    not any(c.key.granularity == PLAIN for c in cands) for cands in problem.layers))
                 level_rows.append(PolicyResult(name, board.name, policy, budget, budget, False,
-                                               lower_bound_uj=bound))
+                                               "over budget" if fits else "does not fit", lower_bound_uj=bound))
                 continue
             cost = None
             if emulate_runs:
@@ -405,7 +416,7 @@ def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequ
             meets = (latency <= budget * (1 + 1e-9) and math.isfinite(energy)
                      and latency + back.time_us / 1000 <= budget * (1 + 1e-9))
             level_rows.append(PolicyResult(
-                name, board.name, policy, budget, plan.period_ms, True,
+                name, board.name, policy, budget, plan.period_ms, True, "",
                 plan.predicted_latency_ms, plan.predicted_energy_uj, latency, energy, meets, plan.idle_mode,
                 plan.initial_state, states, cost.switches if cost else None, plan.optimal, plan.solver,
                 lower_bound_uj=bound, gap_to_bound=_gap(energy, bound),
