@@ -128,7 +128,9 @@ def policy_plans(problem: PlanProblem, board: Board, method: str = "z3", time_li
             break
     plans["dae_race"] = _fixed(problem, _fastest_at(problem, fastest), [fastest, wake], "dae_race")
     inside = [plans["tinyengine_sleep"], plans["static_dvfs"]]
-    plans["layer_dvfs"] = _cheapest([_solve(_only_plain(problem), "dp", time_limit_s), *inside])
+    plain = _only_plain(problem)
+    plain_fits = all(plain.layers)  # every layer has its plain kernel (the plain build fits the RAM)
+    plans["layer_dvfs"] = _cheapest([_solve(plain, "dp", time_limit_s) if plain_fits else None, *inside])
     plans["dae_dvfs"] = _cheapest([_solve(problem, method, time_limit_s), *inside, plans["layer_dvfs"],
                                    plans["dae_race"]])
     for name in ("layer_dvfs", "dae_dvfs"):
