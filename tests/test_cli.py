@@ -159,3 +159,24 @@ def test_evaluate_prints_the_policy_table_and_writes_rows_and_plots(tmp_path):
     assert len((out / "rows.csv").read_text().splitlines()) == 1 + len(rows)
     plots = sorted(p.name for p in (out / "plots").iterdir())
     assert plots == ["energy_kws_dscnn_int8_stm32f746g-disco.svg", "timeline_kws_dscnn_int8_stm32f746g-disco.svg"]
+
+
+def test_evaluate_all_runs_every_bundled_model_on_every_board(monkeypatch, tmp_path):
+    """--all's loop, cut to one model and one board (the whole table is benchmarks/energy.py's)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    import tvm_stm32dvfs.boards
+    import tvm_stm32dvfs.models.zoo as zoo
+    from tvm_stm32dvfs.cli import app
+
+    monkeypatch.setattr(zoo, "ZOO", {"kws_dscnn": zoo.ZOO["kws_dscnn"]})
+    monkeypatch.setattr(tvm_stm32dvfs.boards, "known_boards", lambda: ["stm32f746g-disco"])
+    result = CliRunner().invoke(app, ["evaluate", "--all", "--predict", "--qos", "2", "--json",
+                                      str(tmp_path / "all.json")])
+    assert result.exit_code == 0, result.output
+    assert "kws_dscnn_int8 on stm32f746g-disco" in result.output
+    rows = json.loads((tmp_path / "all.json").read_text())
+    assert {(r["model"], r["board"]) for r in rows} == {("kws_dscnn_int8", "stm32f746g-disco")}
+    assert len(rows) == 2 * 6

@@ -30,6 +30,24 @@ def test_results_cover_every_model_and_board_and_no_plan_misses_its_budget():
             section = _section(text, f"{model}_int8 on {board}")
             assert "Plans over budget in the emulated run: 0;" in section, (model, board)
             assert section.count("| dae_dvfs |") == 8
+            _assert_dae_dvfs_never_worse(section, f"{model} on {board}")
+
+
+def _assert_dae_dvfs_never_worse(section: str, where: str) -> None:
+    """(e) never costs more than (b), (c) or (d) at a QoS level — predicted (they are points of
+    its search space) and in the emulated firmware."""
+    levels: dict[str, dict[str, tuple[float, float]]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 10 and cells[1] in ("tinyengine_sleep", "static_dvfs", "layer_dvfs", "dae_dvfs") \
+                and cells[4]:
+            levels.setdefault(cells[0], {})[cells[1]] = (float(cells[4].replace(",", "")),
+                                                         float(cells[5].replace(",", "")))
+    assert len(levels) == 8, where
+    for budget, found in levels.items():
+        emulated, predicted = found["dae_dvfs"]
+        for policy, (e, p) in found.items():
+            assert predicted <= p and emulated <= e, (where, budget, policy)
 
 
 @pytest.mark.emulator
