@@ -16,7 +16,7 @@ RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 def _section(text: str, title: str) -> str:
     match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, flags=re.S | re.M)
     assert match, f"no section '{title}'"
-    return match.group(1)
+    return match.group(1).rstrip()
 
 
 def test_results_cover_every_model_and_board_and_no_plan_misses_its_budget():
