@@ -23,7 +23,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from tvm_stm32dvfs import build, from_onnx  # noqa: E402
 from tvm_stm32dvfs.boards import known_boards, load  # noqa: E402
-from tvm_stm32dvfs.evaluate.energy import POLICIES, POLICY_LABELS, evaluate_policies, sensitivity  # noqa: E402
+from tvm_stm32dvfs.evaluate.energy import (POLICIES, POLICY_LABELS, board_summaries, evaluate_policies,  # noqa: E402
+                                           sensitivity)
 from tvm_stm32dvfs.models.zoo import ZOO  # noqa: E402
 from tvm_stm32dvfs.profile import profile  # noqa: E402
 from tvm_stm32dvfs.report import plot_energy_vs_qos, plot_timeline  # noqa: E402
@@ -55,10 +56,8 @@ def section(model: str, board: str, rows, sens, skipped=()) -> str:
     out.append("|---:|---:|---:|---:|---:|")
     for r in rows:
         if r.policy == "dae_dvfs" and r.feasible:
-            race = next((q for q in rows if q.budget_ms == r.budget_ms and q.policy == "dae_race" and q.feasible), None)
-            vs_race = 100 * (race.energy_uj - r.energy_uj) / race.energy_uj if race else None
             out.append(f"| {r.budget_ms:.3f} | {_f(r.lower_bound_uj, ',.1f')} | {r.energy_uj:,.1f} | "
-                       f"{_f(r.gap_to_bound, '.2f')} | {_f(vs_race, '.1f')} |")
+                       f"{_f(r.gap_to_bound, '.2f')} | {_f(r.saving_vs_dae_race, '.1f')} |")
     missed = [r for r in rows if r.feasible and not r.meets_budget]
     out.append("")
     out.append(f"Plans over budget in the emulated run: {len(missed)}; largest |emulated - predicted| latency: "
@@ -80,19 +79,10 @@ def summary(all_rows) -> str:
            "| board | levels where (b) meets the budget | max saving vs (b) % | mean saving vs (b) % | "
            "max saving vs (a) % | mean saving of (e) vs DAE at max clock % |",
            "|---|---:|---:|---:|---:|---:|"]
-    for board in dict.fromkeys(r.board for r in all_rows):
-        mine = [r for r in all_rows if r.board == board and r.policy == "dae_dvfs"]
-        vs_b = [r.saving_vs_tinyengine_sleep for r in mine if r.saving_vs_tinyengine_sleep is not None]
-        vs_a = [r.saving_vs_tinyengine for r in mine if r.saving_vs_tinyengine is not None]
-        vs_race = []
-        for r in mine:
-            race = next((q for q in all_rows if q.board == board and q.model == r.model and q.budget_ms == r.budget_ms
-                         and q.policy == "dae_race" and q.feasible), None)
-            if r.feasible and race:
-                vs_race.append(100 * (race.energy_uj - r.energy_uj) / race.energy_uj)
-        out.append(f"| {board} | {len(vs_b)} | {_f(max(vs_b, default=None), '.1f')} | "
-                   f"{_f(sum(vs_b) / len(vs_b) if vs_b else None, '.1f')} | {_f(max(vs_a, default=None), '.1f')} | "
-                   f"{_f(sum(vs_race) / len(vs_race) if vs_race else None, '.1f')} |")
+    for b in board_summaries(all_rows):
+        out.append(f"| {b.board} | {b.levels_vs_tinyengine_sleep} | {_f(b.max_vs_tinyengine_sleep, '.1f')} | "
+                   f"{_f(b.mean_vs_tinyengine_sleep, '.1f')} | {_f(b.max_vs_tinyengine, '.1f')} | "
+                   f"{_f(b.mean_vs_dae_race, '.1f')} |")
     out.append("")
     return "\n".join(out)
 

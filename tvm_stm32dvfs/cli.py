@@ -307,7 +307,8 @@ def evaluate_cmd(
 
     from . import build, from_onnx
     from .boards import known_boards, load
-    from .evaluate.energy import evaluate_policies, sensitivity as sensitivity_rows, write_csv, write_json
+    from .evaluate.energy import board_summaries, evaluate_policies, write_csv, write_json
+    from .evaluate.energy import sensitivity as sensitivity_rows
     from .profile import profile
     from .report import evaluation_table, plot_energy_vs_qos, plot_timeline, sensitivity_table
 
@@ -356,14 +357,13 @@ def evaluate_cmd(
         write_json(rows, json_path)
     if csv_path is not None:
         write_csv(rows, csv_path)
-    for board_name in dict.fromkeys(r.board for r in rows):
-        savings = [r.saving_vs_tinyengine_sleep for r in rows if r.board == board_name and r.policy == "dae_dvfs"
-                   and r.saving_vs_tinyengine_sleep is not None]
-        if savings:
-            console.print(f"{board_name}: DAE+DVFS saves {max(savings):.1f} % (max), {sum(savings) / len(savings):.1f} % "
-                          f"(mean) of TinyEngine+sleep/stop's energy where both meet the budget")
+    for b in board_summaries(rows):
+        if b.levels_vs_tinyengine_sleep:
+            console.print(f"{b.board}: DAE+DVFS saves {b.max_vs_tinyengine_sleep:.1f} % (max), "
+                          f"{b.mean_vs_tinyengine_sleep:.1f} % (mean) of TinyEngine+sleep/stop's energy where both "
+                          "meet the budget")
         else:
-            console.print(f"{board_name}: TinyEngine meets none of the budgets evaluated")
+            console.print(f"{b.board}: TinyEngine meets none of the budgets evaluated")
 
 
 def _timeline_row(rows):

@@ -18,8 +18,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple
 
-import numpy as np
-
 from . import __version__, dae
 from .boards import Board
 from .evaluate.cycles import load_cycle_model

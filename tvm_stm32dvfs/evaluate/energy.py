@@ -31,7 +31,6 @@ of the period. The optimizer's prediction is reported next to it.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Sequence
 
@@ -103,6 +102,11 @@ def _only_plain(problem: PlanProblem) -> PlanProblem:
                                          for cands in problem.layers))
 
 
+def _plain_fits(problem: PlanProblem) -> bool:
+    """Every layer has its plain kernel (the plain build fit the board's RAM when profiled)."""
+    return all(_only_plain(problem).layers)
+
+
 def _cheapest(plans: Sequence[DvfsPlan | None]) -> DvfsPlan | None:
     found = [p for p in plans if p is not None]
     return min(found, key=lambda p: p.predicted_energy_uj) if found else None
@@ -128,9 +132,8 @@ def policy_plans(problem: PlanProblem, board: Board, method: str = "z3", time_li
             break
     plans["dae_race"] = _fixed(problem, _fastest_at(problem, fastest), [fastest, wake], "dae_race")
     inside = [plans["tinyengine_sleep"], plans["static_dvfs"]]
-    plain = _only_plain(problem)
-    plain_fits = all(plain.layers)  # every layer has its plain kernel (the plain build fits the RAM)
-    plans["layer_dvfs"] = _cheapest([_solve(plain, "dp", time_limit_s) if plain_fits else None, *inside])
+    layer_dvfs = _solve(_only_plain(problem), "dp", time_limit_s) if _plain_fits(problem) else None
+    plans["layer_dvfs"] = _cheapest([layer_dvfs, *inside])
     plans["dae_dvfs"] = _cheapest([_solve(problem, method, time_limit_s), *inside, plans["layer_dvfs"],
                                    plans["dae_race"]])
     for name in ("layer_dvfs", "dae_dvfs"):
@@ -164,6 +167,15 @@ def lp_lower_bound_uj(problem: PlanProblem) -> float:
     options += [(m.power_mw, m.wakeup_us, m.wakeup_energy_uj) for m in problem.idle_modes]
     if not options:
         options = [(0.0, 0.0, 0.0)]
+    # the constraints: one candidate per layer (rows 0..L-1), the latency (row L); column i is
+    # candidate i, with entries in rows (its layer, L)
+    n, m = len(cands), len(problem.layers) + 1
+    matrix = highspy.HighsSparseMatrix()
+    matrix.format_ = highspy.MatrixFormat.kColwise
+    matrix.num_col_, matrix.num_row_ = n, m
+    matrix.start_ = np.arange(0, 2 * n + 1, 2, dtype=np.int32)
+    matrix.index_ = np.array([r for c in cands for r in (c.layer, m - 1)], dtype=np.int32)
+    matrix.value_ = np.array([v for c in cands for v in (1.0, c.time_us)], dtype=np.float64)
     best = math.inf
     for power, wake, wake_energy in options:
         limit = min(problem.budget_us, problem.period - wake)
@@ -174,29 +186,13 @@ def lp_lower_bound_uj(problem: PlanProblem) -> float:
         h = highspy._core._Highs()
         h.setOptionValue("output_flag", False)
         lp = highspy.HighsLp()
-        n = len(cands)
-        lp.num_col_ = n
+        lp.num_col_, lp.num_row_ = n, m
         # energy of the period: sum x (e - p t) + p (period - wake) + wake energy
         lp.col_cost_ = np.array([c.energy_uj - power * c.time_us / 1000 for c in cands], dtype=np.float64)
         lp.col_lower_ = np.zeros(n)
         lp.col_upper_ = np.ones(n)
-        rows, cols, vals = [], [], []
-        for i, c in enumerate(cands):
-            rows += [c.layer, len(problem.layers)]
-            cols += [i, i]
-            vals += [1.0, c.time_us]
-        m = len(problem.layers) + 1
-        lp.num_row_ = m
         lp.row_lower_ = np.array([1.0] * (m - 1) + [-highspy.kHighsInf])
         lp.row_upper_ = np.array([1.0] * (m - 1) + [limit])
-        matrix = highspy.HighsSparseMatrix()
-        matrix.format_ = highspy.MatrixFormat.kColwise
-        order = np.lexsort((np.array(rows), np.array(cols)))
-        matrix.index_ = np.array(rows)[order].astype(np.int32)
-        matrix.value_ = np.array(vals)[order]
-        matrix.start_ = np.searchsorted(np.array(cols)[order], np.arange(n + 1)).astype(np.int32)
-        matrix.num_col_ = n
-        matrix.num_row_ = m
         lp.a_matrix_ = matrix
         h.passModel(lp)
         h.run()
@@ -286,9 +282,7 @@ def _idle_energy(problem: PlanProblem, plan: DvfsPlan, slack_us: float) -> float
         return problem.busy_power_mw[plan.initial_state] * slack / 1000
     for mode in problem.idle_modes:
         if mode.name == plan.idle_mode and mode.requires_state in (None, plan.initial_state):
-            if slack < mode.wakeup_us:
-                return math.inf
-            return mode.power_mw * (slack - mode.wakeup_us) / 1000 + mode.wakeup_energy_uj
+            return mode.energy_uj(slack) if slack >= mode.wakeup_us else math.inf
     raise AssertionError(f"the plan idles in {plan.idle_mode}, which {problem.name} does not offer")
 
 
@@ -319,6 +313,7 @@ class PolicyResult:
     solver: str | None = None
     saving_vs_tinyengine: float | None = None  # % of (a)'s energy, emulated figures
     saving_vs_tinyengine_sleep: float | None = None
+    saving_vs_dae_race: float | None = None  # what DVFS adds to the DAE kernels
     lower_bound_uj: float | None = None  # LP bound of the level (the same for every policy)
     gap_to_bound: float | None = None  # % above the bound
     plan: DvfsPlan | None = field(default=None, repr=False, compare=False)
@@ -398,8 +393,7 @@ def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequ
         for policy in POLICIES:
             plan = plans[policy]
             if plan is None:
-                fits = not (policy in PLAIN_POLICIES and any(
-                    not any(c.key.granularity == PLAIN for c in cands) for cands in problem.layers))
+                fits = policy not in PLAIN_POLICIES or _plain_fits(problem)
                 level_rows.append(PolicyResult(name, board.name, policy, budget, budget, False,
                                                "over budget" if fits else "does not fit", lower_bound_uj=bound))
                 continue
@@ -416,7 +410,7 @@ def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequ
             energy = cost.energy_uj if cost else plan.predicted_energy_uj
             back = board.transition(board.state(plan.choices[-1].last_state), board.state(plan.initial_state))
             meets = (latency <= budget * (1 + 1e-9) and math.isfinite(energy)
-                     and latency + back.time_us / 1000 <= budget * (1 + 1e-9))
+                     and latency + back.time_us / 1000 <= plan.period_ms * (1 + 1e-9))
             level_rows.append(PolicyResult(
                 name, board.name, policy, budget, plan.period_ms, True, "",
                 plan.predicted_latency_ms, plan.predicted_energy_uj, latency, energy, meets, plan.idle_mode,
@@ -427,10 +421,38 @@ def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequ
         for r in level_rows:
             if r.feasible:
                 rows.append(replace(r, saving_vs_tinyengine=_saving(r.energy_uj, by["tinyengine"].energy_uj),
-                                    saving_vs_tinyengine_sleep=_saving(r.energy_uj, by["tinyengine_sleep"].energy_uj)))
+                                    saving_vs_tinyengine_sleep=_saving(r.energy_uj, by["tinyengine_sleep"].energy_uj),
+                                    saving_vs_dae_race=_saving(r.energy_uj, by["dae_race"].energy_uj)))
             else:
                 rows.append(r)
     return rows
+
+
+@dataclass(frozen=True)
+class BoardSummary:
+    """(e)'s savings on one board over every model and QoS level evaluated (%, emulated)."""
+
+    board: str
+    levels_vs_tinyengine_sleep: int  # the levels where (b) meets the budget too
+    max_vs_tinyengine_sleep: float | None
+    mean_vs_tinyengine_sleep: float | None
+    max_vs_tinyengine: float | None
+    mean_vs_dae_race: float | None
+
+
+def board_summaries(rows: Sequence[PolicyResult]) -> list[BoardSummary]:
+    def mean(values):
+        return sum(values) / len(values) if values else None
+
+    out = []
+    for board in dict.fromkeys(r.board for r in rows):
+        mine = [r for r in rows if r.board == board and r.policy == "dae_dvfs"]
+        vs_b = [r.saving_vs_tinyengine_sleep for r in mine if r.saving_vs_tinyengine_sleep is not None]
+        vs_a = [r.saving_vs_tinyengine for r in mine if r.saving_vs_tinyengine is not None]
+        vs_race = [r.saving_vs_dae_race for r in mine if r.saving_vs_dae_race is not None]
+        out.append(BoardSummary(board, len(vs_b), max(vs_b, default=None), mean(vs_b), max(vs_a, default=None),
+                                mean(vs_race)))
+    return out
 
 
 # ----------------------------------------------------------------------------- sensitivity

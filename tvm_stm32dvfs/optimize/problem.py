@@ -40,6 +40,10 @@ class IdleMode:
     #: usable only when the period starts (and idles) in this state: stop mode wakes on HSI
     requires_state: State | None = None
 
+    def energy_uj(self, slack_us: float) -> float:
+        """Idling ``slack_us`` (at least the wake-up) in this mode, the wake-up included."""
+        return self.power_mw * (slack_us - self.wakeup_us) / 1000.0 + self.wakeup_energy_uj
+
 
 @dataclass(frozen=True)
 class PlanProblem:
@@ -98,7 +102,7 @@ def idle_energy(problem: PlanProblem, slack_us: float) -> tuple[float, str]:
         if mode.requires_state is not None and mode.requires_state != problem.initial_state:
             continue
         if slack >= mode.wakeup_us:
-            options.append((mode.power_mw * (slack - mode.wakeup_us) / 1000.0 + mode.wakeup_energy_uj, mode.name))
+            options.append((mode.energy_uj(slack), mode.name))
     if not options:
         return (0.0, "none") if slack == 0 else (float("inf"), "none")
     return min(options)
@@ -114,7 +118,7 @@ def idle_energy_array(problem: PlanProblem, slack_us: np.ndarray) -> np.ndarray:
     for mode in problem.idle_modes:
         if mode.requires_state is not None and mode.requires_state != problem.initial_state:
             continue
-        cost = mode.power_mw * (slack - mode.wakeup_us) / 1000.0 + mode.wakeup_energy_uj
+        cost = mode.energy_uj(slack)  # vectorised over the slacks
         out = np.minimum(out, np.where((slack >= mode.wakeup_us) & (slack_us >= -1e-9), cost, np.inf))
     return out
 
