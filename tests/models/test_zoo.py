@@ -1,21 +1,27 @@
 """Bundled models: committed files equal a fresh build; int8 versions against onnxruntime.
 
 Why int8 outputs are not always bit-identical to onnxruntime's: onnxruntime evaluates a QDQ model
-in float (dequantize, float operator, quantize), while the kernels here compute in integers and
-requantise with a fixed-point multiplier. The two agree except where float32 rounding moves a
-value across a rounding boundary; a 1-LSB difference inside the network then grows in later
-layers (a residual add, the final dense layer and the softmax amplify it). onnxruntime's own
-optimised session, which swaps in its integer kernels, differs from its float path more than
-ours does (measured: 50-91 % identical outputs).
+in float32 (dequantize, float operator, quantize), while the kernels here compute in integers and
+requantise with a fixed-point multiplier, once. Float32 rounding in onnxruntime's accumulation and
+division moves a value that lies within ~1e-5 of a rounding boundary to the other side (measured:
+ic_resnet8's conv_11 computes exactly -118.500007 before rounding; the kernels give -119,
+onnxruntime -118). A 1-LSB difference inside the network then grows in later layers: a residual
+add with a smaller output scale, the final dense layer and the softmax amplify it.
+
+The tests therefore check two things: the kernels equal the *exact* QDQ semantics (the model
+evaluated in float64 by ONNX's own reference evaluator) bit for bit, and they stay as close to
+onnxruntime's float32 evaluation as that evaluation is to the exact semantics.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import onnx
+import onnx.utils
 import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
+from onnx.reference import ReferenceEvaluator
 
 import tvm_stm32dvfs
 from tvm_stm32dvfs.models.zoo import ZOO, build_int8
@@ -63,10 +69,54 @@ def test_int8_model_argmax_and_arena(name):
     assert compiled.arena_bytes < float_arena / 2
 
 
-# Measured against onnxruntime's float path on 50 inputs: kws_dscnn and vww_mobilenet 0 LSB (100 %
-# identical); ic_resnet8 2 LSB (97.0 %), mcunet_ir 3 LSB (94.8 %): their residual adds amplify
-# rare 1-LSB differences. The issue asks for <= 1 LSB and >= 99 %; the two are open work.
-_KNOWN_GAP = pytest.mark.xfail(strict=True, reason="residual networks: 2-3 LSB, 95-97 % identical (issue 4 open)")
+def _exact_reference(path, quantized_input: str, output: str, tmp_path) -> ReferenceEvaluator:
+    """The QDQ model from its quantized input to ``output``, evaluated in float64 by ONNX's
+    reference evaluator: every float constant (the scales) widened to float64, so dequantize,
+    convolution and quantize round only where the operator says so. Opset 21 is the first whose
+    reference Q/DQ implementation exists; it defines int8 quantization as opset 17 does."""
+    onnx.utils.extract_model(str(path), str(tmp_path / "exact.onnx"), [quantized_input], [output])
+    wide = onnx.load(tmp_path / "exact.onnx")
+    for init in wide.graph.initializer:
+        if init.data_type == onnx.TensorProto.FLOAT:
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float64), init.name))
+    for opset in wide.opset_import:
+        if opset.domain in ("", "ai.onnx"):
+            opset.version = max(opset.version, 21)
+    return ReferenceEvaluator(wide)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_int8_kernels_equal_the_exact_qdq_semantics(name, tmp_path):
+    """Bit-identical to the exact evaluation up to the logits, the int8 tensor the float softmax
+    reads (the softmax itself runs in float32 here and in onnxruntime, by design). The model's
+    input QuantizeLinear divides a float32 input by a float32 scale, as ONNX defines it; the
+    reference starts from that quantized input."""
+    path = ZOO[name].int8_path
+    model = onnx.load(path)
+    quantize = next(n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == "input")
+    consts = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    scale, zero_point = consts[quantize.input[1]], consts[quantize.input[2]]
+    logits = next(n.input[0] for n in model.graph.node if n.op_type == "Softmax")
+    onnx.utils.extract_model(str(path), str(tmp_path / "logits.onnx"), ["input"], [logits])
+    compiled = tvm_stm32dvfs.build(tvm_stm32dvfs.from_onnx(tmp_path / "logits.onnx")[0])
+    exact = _exact_reference(path, quantize.output[0], logits, tmp_path)
+    rng = np.random.default_rng(50)
+    for _ in range(INPUTS):
+        x = rng.standard_normal(compiled.inputs[0].shape).astype(np.float32)
+        q = np.clip(np.rint(x / scale) + zero_point, -128, 127).astype(np.int8)
+        want = exact.run([logits], {quantize.output[0]: q})[0]
+        np.testing.assert_array_equal(compiled.run_host(x), want.astype(np.float32))
+
+
+# Measured against onnxruntime's float32 path on 50 inputs: kws_dscnn and vww_mobilenet 0 LSB (100 %
+# identical); ic_resnet8 2 LSB (97.0 %), mcunet_ir 3 LSB (94.8 %). On those two residual networks
+# onnxruntime's float32 evaluation is itself 2 LSB / 97.0 % and 3 LSB / 94.8 % away from the exact
+# semantics that the kernels reproduce bit for bit (test above): its rare float32 misroundings
+# are amplified by the residual adds, the dense layer and the softmax. Meeting the issue's bound
+# would mean reproducing onnxruntime's float32 rounding errors, not computing the model exactly.
+_KNOWN_GAP = pytest.mark.xfail(
+    strict=True, reason="onnxruntime float32 is 2-3 LSB from the exact QDQ semantics on residual networks (issue 4)")
 
 
 @pytest.mark.slow
