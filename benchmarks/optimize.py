@@ -1,4 +1,4 @@
-"""Solve times and objectives of the plan solvers (Z3, DP, greedy) on the bundled models and on
+"""Solve times and objectives of the plan solvers (Z3, exact label search, DP, greedy) on the bundled
 synthetic instances, and the time of a 20-budget Pareto front of the VWW model.
 
     .venv/bin/python benchmarks/optimize.py [--z3-limit 5] [--board stm32f746g-disco] [--skip-models]
@@ -31,9 +31,9 @@ def _model_problem(name: str, board) -> object:
 
 
 def _row(table: Table, instance: str, problem, method: str, limit: float) -> None:
-    """Z3 once; DP and greedy best of 3 (the first call also pays numpy's warm-up)."""
+    """Z3 and exact once; DP and greedy best of 3 (the first call also pays numpy's warm-up)."""
     times = []
-    for _ in range(1 if method == "z3" else 3):
+    for _ in range(1 if method in ("z3", "exact") else 3):
         start = time.perf_counter()
         plan = solve(problem, method, time_limit_s=limit)
         times.append(time.perf_counter() - start)
@@ -61,7 +61,7 @@ def main() -> None:
     for label, problem in problems:
         fastest = minimum_latency_ms(problem)
         problem = problem.with_budget(fastest * 1300, problem.period_us)
-        for method in ("z3", "dp", "greedy"):
+        for method in ("z3", "exact", "dp", "greedy"):
             _row(table, label, problem, method, args.z3_limit)
     console = Console(width=160)
     console.print(table)

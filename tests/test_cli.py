@@ -130,6 +130,10 @@ def test_plan_prints_the_plan_writes_its_table_and_rejects_an_unreachable_budget
     energies = [float(row.split("│")[3].replace(",", "")) for row in rows]
     assert all(b <= a for a, b in zip(energies, energies[1:]))
     assert plot.stat().st_size > 10_000
+    proc = run_cli("plan", model, "--latency-ms", "50", "--pareto", "2", "--method", "exact")
+    assert proc.returncode == 0, proc.stderr
+    exact = [row.split("│") for row in proc.stdout.splitlines() if re.match(r"^│\s+\d", row)]
+    assert [row[5].strip() for row in exact] == ["yes"] * 2, "the label search proves every plan optimal"
 
 
 def test_evaluate_rejects_bad_arguments_in_one_line(tmp_path):

@@ -161,7 +161,7 @@ def plan_cmd(
     board: str = typer.Option("stm32f746g-disco", "--board", help="target board"),
     period_ms: Optional[float] = typer.Option(None, "--period-ms", help="one inference every PERIOD ms "
                                               "(default: the budget); the slack is spent idle"),
-    method: str = typer.Option("dp", "--method", help="solver: dp, z3 or greedy"),
+    method: str = typer.Option("dp", "--method", help="solver: dp, exact, z3 or greedy"),
     pareto: Optional[int] = typer.Option(None, "--pareto", min=2, help="sweep N budgets from the fastest "
                                          "possible to --latency-ms and print the energy/latency front"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="with --pareto: save the front as an image"),
@@ -170,10 +170,11 @@ def plan_cmd(
 ) -> None:
     """Choose the clock state of every layer phase for minimum energy within a latency budget."""
     from . import build, from_onnx
+    from .optimize.plan import METHODS
     from .report import pareto_table, plan_table, plot_pareto
 
-    if method not in ("dp", "z3", "greedy"):
-        raise Stm32DvfsError(f"unknown --method {method!r}: use dp, z3 or greedy")
+    if method not in METHODS:
+        raise Stm32DvfsError(f"unknown --method {method!r}: use dp, exact, z3 or greedy")
     if plot is not None and pareto is None:
         raise Stm32DvfsError("--plot draws the Pareto front: add --pareto N")
     mod, params = from_onnx(model)
@@ -290,8 +291,9 @@ def evaluate_cmd(
     all_: bool = typer.Option(False, "--all", help="every bundled int8 model on every board"),
     qos: int = typer.Option(8, "--qos", min=2, help="QoS levels: budgets from the fastest achievable latency to "
                             "3x it (the period equals the budget)"),
-    method: str = typer.Option("dp", "--method", help="solver of the DAE+DVFS plan: dp or z3 (seeded with the "
-                               "DP's plan; slow on whole models, see docs/evaluate.md)"),
+    method: str = typer.Option("dp", "--method", help="solver of the DAE+DVFS plan: dp, exact (label search over "
+                               "exact times) or z3 (proves the exact plan optimal; slow on whole models, see "
+                               "docs/optimizer.md)"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="write one row per (policy, QoS level)"),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="the same rows as CSV"),
     plots: Optional[Path] = typer.Option(None, "--plots", help="directory for the energy-vs-QoS plot and the clock "
@@ -312,8 +314,8 @@ def evaluate_cmd(
     from .profile import profile
     from .report import evaluation_table, plot_energy_vs_qos, plot_timeline, sensitivity_table
 
-    if method not in ("dp", "z3"):
-        raise Stm32DvfsError(f"unknown --method {method!r}: use dp or z3")
+    if method not in ("dp", "exact", "z3"):
+        raise Stm32DvfsError(f"unknown --method {method!r}: use dp, exact or z3")
     if plot_format not in ("png", "svg"):
         raise Stm32DvfsError(f"unknown --format {plot_format!r}: use png or svg")
     if all_ == (model is not None):

@@ -217,7 +217,7 @@ def build(
 
     ``latency_ms``: plan the clocks. The model is profiled in the emulator (plain and at up to
     ``max_granularities`` DAE tiles per layer), the minimum-energy plan within the budget is
-    solved (``plan_method``: dp, z3 or greedy; the period defaults to the budget), annotated on
+    solved (``plan_method``: dp, exact, z3 or greedy; the period defaults to the budget), annotated on
     the PrimFuncs by :class:`~tvm_stm32dvfs.transform.AnnotateDvfs` and emitted as the C plan
     table (plan.c); ``CompiledModel.plan`` holds it. An unreachable budget raises
     :class:`~tvm_stm32dvfs.errors.InfeasibleBudgetError` with the minimum achievable latency.

@@ -1,4 +1,4 @@
-"""``DvfsPlan`` and the entry points: ``solve`` (z3, dp or greedy) and ``pareto_front``."""
+"""``DvfsPlan`` and the entry points: ``solve`` (z3, exact, dp or greedy) and ``pareto_front``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,13 @@ from typing import Sequence
 
 from ..errors import InfeasibleBudgetError
 from .problem import Candidate, PlanProblem, check_plan
-from .solvers import (Solution, bound_prune, min_latency_us, prune, solve_dp, solve_dp_budgets, solve_greedy,
+from .solvers import (Solution, min_latency_us, prune, solve_dp, solve_dp_budgets, solve_exact, solve_greedy,
                       solve_z3)
+
+
+#: the solvers: Z3 (proves optimality), exact label search (exact times), the DP over discretised
+#: time (the fast path), greedy (a point of comparison)
+METHODS = ("z3", "exact", "dp", "greedy")
 
 
 @dataclass(frozen=True)
@@ -54,17 +59,19 @@ def _solve_one(problem: PlanProblem, method: str, time_limit_s: float, buckets: 
                rlimit: int | None = None) -> Solution | None:
     pruned = prune(problem)
     if method == "z3":
-        # the DP's plan seeds the bound: candidates that cannot beat it go, and Z3 then proves
-        # it optimal or finds a cheaper one
-        incumbent = solve_dp(pruned, buckets)
-        if incumbent is not None:
-            pruned = bound_prune(pruned, incumbent.energy_uj)
-        return solve_z3(pruned, time_limit_s, incumbent=incumbent, rlimit=rlimit)
+        # the DP's plan caps the exact label search, whose optimum seeds Z3: Z3 then proves it
+        # optimal (or finds a cheaper plan, which would be a bug of the labels)
+        start = time.perf_counter()
+        incumbent = solve_exact(pruned, solve_dp(pruned, buckets), time_limit_s)
+        remaining = max(time_limit_s - (time.perf_counter() - start), 0.1)
+        return solve_z3(pruned, remaining, incumbent=incumbent, rlimit=rlimit)
     if method == "dp":
         return solve_dp(pruned, buckets)
+    if method == "exact":
+        return solve_exact(pruned, solve_dp(pruned, buckets), time_limit_s)
     if method == "greedy":
         return solve_greedy(pruned)
-    raise ValueError(f"unknown method {method!r} (z3, dp or greedy)")
+    raise ValueError(f"unknown method {method!r} (z3, exact, dp or greedy)")
 
 
 def solve(problem: PlanProblem, method: str = "z3", time_limit_s: float = 10.0, buckets: int = 2000,
@@ -74,8 +81,8 @@ def solve(problem: PlanProblem, method: str = "z3", time_limit_s: float = 10.0, 
 
     With ``problem.initial_choices`` every start state is solved and the cheapest plan wins
     (optimal when each of those solves is). ``rlimit``: see :func:`~.solvers.solve_z3`."""
-    if method not in ("z3", "dp", "greedy"):
-        raise ValueError(f"unknown method {method!r} (z3, dp or greedy)")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r} (z3, exact, dp or greedy)")
     if _min_latency(problem) > problem.budget_us + 1e-9:
         raise _infeasible(problem)
     start = time.perf_counter()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -45,7 +45,6 @@ def prune(problem: PlanProblem) -> PlanProblem:
     costs the busy-wait power. In (time, energy - p_idle_max * time) this is Pareto dominance.
     """
     from collections import defaultdict
-    from dataclasses import replace
 
     power = problem.max_idle_power_mw()
     layers = []
@@ -65,34 +64,96 @@ def prune(problem: PlanProblem) -> PlanProblem:
     return replace(problem, layers=tuple(layers))
 
 
-def _min_over_paths(problem: PlanProblem, weight, include_return_time: bool = True) -> tuple[list[dict], list[dict]]:
-    """Per layer, the least total ``weight`` (of candidates and switches, ignoring every other
-    limit) of reaching each first state before it, and of finishing from each last state after it
-    (the switch back to the initial state included)."""
+@dataclass(frozen=True)
+class _Graph:
+    """The problem as arrays over state indices, for the path computations below."""
+
+    states: list
+    index: dict
+    first: list  # per layer: each candidate's first-state index
+    last: list
+    time: list  # per layer: each candidate's time (us) and energy (uJ)
+    energy: list
+    switch_time: np.ndarray  # (from, to): us, inf where there is no such switch; 0 on the diagonal
+    switch_energy: np.ndarray  # uJ, 0 where there is no such switch
+    initial: int
+
+
+def _graph(problem: PlanProblem) -> _Graph:
     states = problem.states()
-    layers = problem.layers
-    arrive: list[dict] = []
-    best = {problem.initial_state: 0.0}
-    for cands in layers:
-        into = {f: min(v + weight(problem.transition(s, f)) for s, v in best.items())
-                for f in {c.first_state for c in cands}}
+    index = {s: i for i, s in enumerate(states)}
+    n = len(states)
+    switch_time = np.full((n, n), np.inf)
+    switch_energy = np.zeros((n, n))
+    for a in states:
+        for b in states:
+            if a == b or (a, b) in problem.transitions:
+                switch_time[index[a], index[b]], switch_energy[index[a], index[b]] = problem.transition(a, b)
+    return _Graph(states, index,
+                  [np.array([index[c.first_state] for c in cands], dtype=np.int64) for cands in problem.layers],
+                  [np.array([index[c.last_state] for c in cands], dtype=np.int64) for cands in problem.layers],
+                  [np.array([c.time_us for c in cands]) for cands in problem.layers],
+                  [np.array([c.energy_uj for c in cands]) for cands in problem.layers],
+                  switch_time, switch_energy, index[problem.initial_state])
+
+
+def _weighted(graph: _Graph, time_weight: float, energy_weight: float,
+              return_time_weight: float) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Switch weights (inf where there is none), candidate weights per layer, and the weight of
+    the switch back to the initial state from each state."""
+    possible = np.isfinite(graph.switch_time)
+    finite_time = np.where(possible, graph.switch_time, 0.0)
+    switch = np.where(possible, time_weight * finite_time + energy_weight * graph.switch_energy, np.inf)
+    weights = [time_weight * t + energy_weight * e for t, e in zip(graph.time, graph.energy)]
+    home = np.where(possible[:, graph.initial], return_time_weight * finite_time[:, graph.initial]
+                    + energy_weight * graph.switch_energy[:, graph.initial], np.inf)
+    return switch, weights, home
+
+
+def _forward(graph: _Graph, switch: np.ndarray, weights: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per layer the least weight of reaching each first state (the switch into it included),
+    and after the last layer the least weight of ending in each state."""
+    arrive: list[np.ndarray] = []
+    best = np.full(len(graph.states), np.inf)
+    best[graph.initial] = 0.0
+    for first, last, w in zip(graph.first, graph.last, weights):
+        into = (best[:, None] + switch).min(axis=0)
         arrive.append(into)
-        best = {}
-        for c in cands:
-            v = into[c.first_state] + weight((c.time_us, c.energy_uj))
-            if v < best.get(c.last_state, math.inf):
-                best[c.last_state] = v
-    leave: list[dict] = [{} for _ in layers]
-    after = {s: weight(problem.transition(s, problem.initial_state) if include_return_time
-                       else (0.0, problem.transition(s, problem.initial_state)[1])) for s in states}
-    for i in range(len(layers) - 1, -1, -1):
-        leave[i] = {g: after.get(g, math.inf) for g in {c.last_state for c in layers[i]}}
-        if i:
-            after = {}
-            for s in {c.last_state for c in layers[i - 1]}:
-                after[s] = min(weight(problem.transition(s, c.first_state)) + weight((c.time_us, c.energy_uj))
-                               + leave[i][c.last_state] for c in layers[i])
+        best = np.full(len(graph.states), np.inf)
+        np.minimum.at(best, last, into[first] + w)
+    return arrive, best
+
+
+def _min_over_paths(graph: _Graph, time_weight: float, energy_weight: float,
+                    return_time_weight: float = 0.0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per layer, over state indices, the least ``time_weight x time + energy_weight x energy``
+    (of candidates and switches, every other limit ignored) of reaching each first state of the
+    layer, the switch into it included (``arrive``), and of finishing from each last state
+    after it, the switch back to the initial state included with its time weighed by
+    ``return_time_weight`` (it is not latency) (``leave``); inf where there is no path."""
+    switch, weights, after = _weighted(graph, time_weight, energy_weight, return_time_weight)
+    arrive, _ = _forward(graph, switch, weights)
+    leave: list[np.ndarray] = [after] * len(weights)
+    for i in range(len(weights) - 1, -1, -1):
+        leave[i] = after
+        from_first = np.full(len(graph.states), np.inf)
+        np.minimum.at(from_first, graph.first[i], weights[i] + after[graph.last[i]])
+        after = (switch + from_first[None, :]).min(axis=1)
     return arrive, leave
+
+
+def _through(graph: _Graph, arrive: list[np.ndarray], leave: list[np.ndarray], weights) -> list[np.ndarray]:
+    """Per layer, per candidate: the least weight of a whole path through it."""
+    return [arrive[i][graph.first[i]] + w + leave[i][graph.last[i]] for i, w in enumerate(weights)]
+
+
+def _idle_options(problem: PlanProblem) -> list[tuple[float, float, float]]:
+    """(power mW, wake-up us, wake-up uJ) of every way to fill the slack: busy-waiting in the
+    start state, and the idle modes usable from it."""
+    options = [(problem.busy_power_mw[problem.initial_state], 0.0, 0.0)] \
+        if problem.initial_state in problem.busy_power_mw else []
+    return options + [(m.power_mw, m.wakeup_us, m.wakeup_energy_uj) for m in problem.idle_modes
+                      if m.requires_state is None or m.requires_state == problem.initial_state]
 
 
 def _least_idle_energy(problem: PlanProblem) -> float:
@@ -102,54 +163,86 @@ def _least_idle_energy(problem: PlanProblem) -> float:
     back = max((problem.transition(s, problem.initial_state)[0] for s in problem.states()
                 if s == problem.initial_state or (s, problem.initial_state) in problem.transitions), default=0.0)
     least_slack = max(problem.period - problem.budget_us - back, 0.0)
-    options = [(problem.busy_power_mw[problem.initial_state], 0.0, 0.0)] \
-        if problem.initial_state in problem.busy_power_mw else []
-    options += [(m.power_mw, m.wakeup_us, m.wakeup_energy_uj) for m in problem.idle_modes
-                if m.requires_state is None or m.requires_state == problem.initial_state]
-    return min((p * (max(least_slack, w) - w) / 1000 + ew for p, w, ew in options), default=0.0)
+    return min((p * (max(least_slack, w) - w) / 1000 + ew for p, w, ew in _idle_options(problem)), default=0.0)
 
 
-def _lagrange_multipliers(problem: PlanProblem, points: int = 24) -> list[float]:
-    """Prices of latency (uJ per us) for Lagrangian bounds: 0, and the maximiser of
-    L(lam) = min over paths of (energy + lam x time) - lam x budget (concave) with its neighbours."""
-    def bound(lam: float) -> float:
-        arrive, out = _min_over_paths(problem, lambda te: te[1] + lam * te[0], include_return_time=False)
-        whole = min(arrive[0][c.first_state] + c.energy_uj + lam * c.time_us + out[0][c.last_state]
-                    for c in problem.layers[0])
-        return whole - lam * problem.budget_us
+@dataclass(frozen=True)
+class _Pricing:
+    """One Lagrangian lower bound of the period's energy: a plan with latency T, busy energy E
+    (switch back included) and return switch time R costs at least
+    ``E + time_weight x T + return_time_weight x R + constant``, which paths minimise."""
 
-    energies = [c.energy_uj for cands in problem.layers for c in cands]
-    times = [c.time_us for cands in problem.layers for c in cands]
+    time_weight: float
+    return_time_weight: float
+    constant: float
+
+
+def _pricings(problem: PlanProblem, lam: float) -> tuple[_Pricing, _Pricing]:
+    """The two bounds at price ``lam`` >= 0 of latency (uJ per us): E + lam x (T - B) (<= E
+    within the budget B) plus either the least idle energy any plan pays, or a line under every
+    idle option, slope x slack + offset with slack = period - T - R (slope: the lowest idle
+    power; offset: min over options of wake-up energy - power x wake-up time) — the second
+    charges a fast plan for the long idle it buys."""
+    options = _idle_options(problem)
+    slope = min((p for p, _, _ in options), default=0.0) / 1000
+    offset = min((ew - p * w / 1000 for p, w, ew in options), default=0.0)
+    budget = problem.budget_us
+    return (_Pricing(lam, 0.0, _least_idle_energy(problem) - lam * budget),
+            _Pricing(lam - slope, -slope, slope * problem.period + offset - lam * budget))
+
+
+def _priced_paths(graph: _Graph, pricing: _Pricing) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """``_min_over_paths`` under a pricing, with each candidate's weight."""
+    arrive, leave = _min_over_paths(graph, pricing.time_weight, 1.0, pricing.return_time_weight)
+    return arrive, leave, [pricing.time_weight * t + e for t, e in zip(graph.time, graph.energy)]
+
+
+def _best_pricing(problem: PlanProblem, graph: _Graph, lam: float) -> tuple[float, _Pricing]:
+    """The better of the two lower bounds at ``lam`` of every plan's period energy, and its
+    pricing."""
+    bounds = []
+    for pricing in _pricings(problem, lam):
+        switch, weights, home = _weighted(graph, pricing.time_weight, 1.0, pricing.return_time_weight)
+        bounds.append((float((_forward(graph, switch, weights)[1] + home).min()) + pricing.constant, pricing))
+    return max(bounds, key=lambda b: b[0])
+
+
+def best_multiplier(problem: PlanProblem, graph: _Graph | None = None, iterations: int = 40) -> tuple[float, float]:
+    """(lam*, its bound): the price of latency (uJ per us) that maximises the Lagrangian lower
+    bound of the period's energy (ternary search; each of the two bounds is concave in lam),
+    and that bound."""
+    graph = graph or _graph(problem)
+    times = [t for ts in graph.time for t in ts]
+    energies = [e for es in graph.energy for e in es]
     hi = max(energies, default=1.0) / max(min(times, default=1.0), 1e-9)
     lo = 0.0
-    for _ in range(points):  # ternary search on the concave L
+    for _ in range(iterations):
         a, b = lo + (hi - lo) / 3, hi - (hi - lo) / 3
-        if bound(a) < bound(b):
+        if _best_pricing(problem, graph, a)[0] < _best_pricing(problem, graph, b)[0]:
             lo = a
         else:
             hi = b
-    best = (lo + hi) / 2
-    return [0.0] + ([best / 2, best, best * 2] if best > 0 else [])
+    lam = (lo + hi) / 2
+    return lam, _best_pricing(problem, graph, lam)[0]
 
 
-def bound_prune(problem: PlanProblem, upper_bound_uj: float) -> PlanProblem:
-    """Drop every candidate that no plan within the budget, or no plan cheaper than
+def bound_prune(problem: PlanProblem, upper_bound_uj: float, multipliers=(0.0,)) -> PlanProblem:
+    """Drop every candidate that no plan within the budget, or no plan as cheap as
     ``upper_bound_uj`` (a known plan's energy), can use: the fastest plan through it is over
-    budget, or the cheapest plan through it (latency ignored, idle at its least) costs more."""
-    from dataclasses import replace
-
-    t_in, t_out = _min_over_paths(problem, lambda te: te[0], include_return_time=False)  # latency only
-    e_in, e_out = _min_over_paths(problem, lambda te: te[1])
-    idle_least = _least_idle_energy(problem)
+    budget, or at some price ``lam`` of latency in ``multipliers`` (uJ per us, >= 0) a
+    Lagrangian lower bound (:func:`_pricings`) of every plan through it exceeds the bound
+    (reduced-cost fixing; lam = 0 is the cheapest plan through it, latency ignored;
+    ``best_multiplier``'s lam* is the tightest single price)."""
+    graph = _graph(problem)
+    t_in, t_out = _min_over_paths(graph, 1.0, 0.0)  # latency only
+    keep = [t <= problem.budget_us + 1e-9 for t in _through(graph, t_in, t_out, graph.time)]
     margin = 1e-9 * max(1.0, abs(upper_bound_uj))
-    layers = []
-    for i, cands in enumerate(problem.layers):
-        kept = tuple(c for c in cands
-                     if t_in[i][c.first_state] + c.time_us + t_out[i][c.last_state] <= problem.budget_us + 1e-9
-                     and e_in[i][c.first_state] + c.energy_uj + e_out[i][c.last_state] + idle_least
-                     <= upper_bound_uj + margin)
-        layers.append(kept)
-    return replace(problem, layers=tuple(layers))
+    for lam in multipliers:
+        for pricing in _pricings(problem, lam):
+            through = _through(graph, *_priced_paths(graph, pricing))
+            keep = [k & (v + pricing.constant <= upper_bound_uj + margin) for k, v in zip(keep, through)]
+    return replace(problem, layers=tuple(tuple(c for c, k in zip(cands, kept) if k)
+                                         for cands, kept in zip(problem.layers, keep)))
 
 
 def min_latency_us(problem: PlanProblem, starts=None) -> float:
@@ -387,7 +480,136 @@ def solve_greedy(problem: PlanProblem) -> Solution | None:
     return _finish(problem, choice, False, "greedy", start)
 
 
-#: Z3 time unit: times are integers of this many microseconds, rounded up.
+class _OutOfTime(Exception):
+    pass
+
+
+def _cheaper_plans(problem: PlanProblem, graph: _Graph, upper_bound_uj: float, lam: float,
+                   deadline: float) -> list[Candidate] | None:
+    """The cheapest plan costing less than ``upper_bound_uj``, or None when there is none: label
+    setting over exact times (no discretisation). A label is a partial plan (latency, energy)
+    ending in a state; per state only labels no other label dominates survive, where A
+    dominates B if it is no slower and ``e_A + p x (t_B - t_A) <= e_B`` (p: the highest idle
+    power, what the time A saves may cost; see :func:`prune`); a label goes when its fastest
+    completion is over budget or its Lagrangian completion bound at ``lam`` reaches the bound."""
+    budget = problem.budget_us
+    n = len(graph.states)
+    power = problem.max_idle_power_mw() / 1000.0
+    _, fastest_rest = _min_over_paths(graph, 1.0, 0.0)
+    priced = [(pricing, _min_over_paths(graph, pricing.time_weight, 1.0, pricing.return_time_weight)[1])
+              for pricing in _pricings(problem, lam)]
+    limit = upper_bound_uj - 1e-9 * max(1.0, abs(upper_bound_uj)) if math.isfinite(upper_bound_uj) else math.inf
+    state = np.array([graph.initial])
+    latency = np.zeros(1)
+    energy = np.zeros(1)
+    history = []  # per layer: (parent label, candidate) of each label
+    for i in range(len(problem.layers)):
+        if time.perf_counter() > deadline:
+            raise _OutOfTime
+        switch = graph.switch_time[state[:, None], graph.first[i][None, :]]
+        parent, cand = np.nonzero(np.isfinite(switch))
+        end = graph.last[i][cand]
+        t = latency[parent] + switch[parent, cand] + graph.time[i][cand]
+        e = energy[parent] + graph.switch_energy[state[parent], graph.first[i][cand]] + graph.energy[i][cand]
+        alive = t + fastest_rest[i][end] <= budget + 1e-9
+        for pricing, rest in priced:
+            alive &= e + pricing.time_weight * t + rest[i][end] + pricing.constant < limit
+        parent, cand, end, t, e = parent[alive], cand[alive], end[alive], t[alive], e[alive]
+        # per end state, by latency: a label survives when its idle-adjusted energy is below
+        # that of every faster one
+        adjusted = e - power * t
+        order = np.lexsort((adjusted, t, end))
+        parent, cand, end, t, e, adjusted = (a[order] for a in (parent, cand, end, t, e, adjusted))
+        survive = np.zeros(len(t), dtype=bool)
+        for k in range(n):
+            idx = np.flatnonzero(end == k)
+            if len(idx):
+                seen = np.minimum.accumulate(np.concatenate(([np.inf], adjusted[idx][:-1])))
+                survive[idx[adjusted[idx] < seen]] = True
+        parent, cand, state, latency, energy = parent[survive], cand[survive], end[survive], t[survive], e[survive]
+        history.append((parent, cand))
+        if not len(state):
+            return None
+    home = graph.switch_time[state, graph.initial]
+    total = (energy + graph.switch_energy[state, graph.initial]
+             + idle_energy_array(problem, problem.period - latency - np.where(np.isfinite(home), home, np.inf)))
+    j = int(np.argmin(total)) if len(total) else -1
+    if j < 0 or not total[j] < limit:
+        return None
+    choice = []
+    for i in range(len(problem.layers) - 1, -1, -1):
+        parent, cand = history[i]
+        choice.append(problem.layers[i][int(cand[j])])
+        j = int(parent[j])
+    return choice[::-1]
+
+
+def solve_exact(problem: PlanProblem, incumbent: Solution | None = None,
+                time_limit_s: float = 10.0) -> Solution | None:
+    """The optimal plan over exact times (no discretisation), by label setting with iterative
+    bound deepening: labels are kept below ``lower bound + gap``, the gap growing 4x per round
+    from 0.01 % of the Lagrangian lower bound until a plan is found (the first found is optimal:
+    every cheaper plan's labels were kept) or the gap reaches ``incumbent`` (then it is
+    optimal). Cheap when the bound is tight, which it is on the problems here (a few uJ in ten
+    thousand). None when no plan fits the budget; on the time limit, ``incumbent`` (not proven)."""
+    start = time.perf_counter()
+    deadline = start + time_limit_s
+    if min_latency_us(problem) > problem.budget_us + 1e-9:
+        return None
+    if incumbent is None:
+        incumbent = _finish(problem, _fastest_choice(problem), False, "fastest", start)
+        if not math.isfinite(incumbent.energy_uj) or incumbent.latency_us > problem.budget_us + 1e-9:
+            incumbent = None
+    cap = incumbent.energy_uj if incumbent is not None else math.inf
+    graph = _graph(problem)
+    lam, lower = best_multiplier(problem, graph)
+    gap = max(1e-4 * abs(lower), 1e-6)
+    try:
+        while True:
+            # with no plan known, the last round (once the gap passes 10x the bound) keeps every label
+            bound = min(lower + gap, cap) if gap < 10 * max(abs(lower), 1.0) else cap
+            choice = _cheaper_plans(problem, graph, bound, lam, deadline)
+            if choice is not None:
+                return _finish(problem, choice, True, "exact", start)
+            if bound >= cap:
+                return None if incumbent is None else replace(incumbent, optimal=True, solver="exact",
+                                                              solve_s=time.perf_counter() - start)
+            gap *= 4
+    except _OutOfTime:
+        return incumbent
+
+
+def _merge_fixed_layers(problem: PlanProblem) -> tuple[PlanProblem, dict]:
+    """The same problem with every layer that has one candidate left merged into the layer
+    before it (each candidate extended by the switch and that candidate): fewer, equivalent
+    layers. Returns it and, per merged candidate, the original candidates it stands for."""
+    layers: list[list[Candidate]] = []
+    origin: dict = {}
+    for cands in problem.layers:
+        if len(cands) == 1 and layers:
+            only = cands[0]
+            merged = []
+            for c in layers[-1]:
+                t, e = problem.transition(c.last_state, only.first_state)
+                m = Candidate(c.layer, (c.key, only.key), c.first_state, only.last_state,
+                              c.time_us + t + only.time_us, c.energy_uj + e + only.energy_uj)
+                origin[m] = origin.get(c, (c,)) + (only,)
+                merged.append(m)
+            layers[-1] = merged
+        else:
+            layers.append(list(cands))
+    renumbered = []
+    for i, cands in enumerate(layers):
+        row = []
+        for c in cands:
+            r = replace(c, layer=i)
+            origin[r] = origin.get(c, (c,))
+            row.append(r)
+        renumbered.append(tuple(row))
+    return replace(problem, layers=tuple(renumbered)), origin
+
+
+#: Z3 time unit of the PB latency constraint: times are integers of this many microseconds, rounded down.
 Z3_TIME_UNIT_US = 0.01
 
 
@@ -398,17 +620,19 @@ def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Soluti
 
     The encoding is pseudo-Boolean: one Boolean per candidate (exactly one per layer), one per
     clock switch a pair of consecutive layers may need (equal to: the last state of one and the
-    first state of the next), one per idle option; the latency bound is a PB constraint over
-    integer ticks of ``Z3_TIME_UNIT_US`` (rounded up, so a model is never over budget); the
-    energy, and the slack the idle energy is paid on, are linear sums of exact rationals.
-    ``incumbent`` (e.g. the DP's plan) seeds the bound: proving it optimal is one unsat call.
+    first state of the next), one per idle option; the latency bound holds exactly over the
+    rationals, and again as a PB constraint over integer ticks of ``Z3_TIME_UNIT_US`` rounded
+    down (a relaxation the SAT core propagates); energy, and the slack the idle energy is paid
+    on, are linear sums of exact rationals. Per layer, prefix energy plus a Lagrangian bound of
+    every completion (latency priced at 0 and at ``best_multiplier``'s lam*, idle bounded two ways) must stay below the
+    bound, so Z3 refutes a partial plan without enumerating its completions.
 
-    Measured (benchmarks/optimize.py, 2 cores): instant on the hypothesis instances of the tests
-    (up to 6 x 8). On a real-valued 10 x 8 synthetic instance, plain CDCL(T) found no proof in
-    60 s (with this loop or z3.Optimize, sum or soft objectives, PB or arithmetic latency): it
-    refutes the knapsack only at the leaves. Prefix cuts with the DP's completion bounds brought
-    that to 50 s, Lagrangian ones (latency priced at the relaxation's multiplier) to 2.5 s; a
-    30 x 16 instance is still not proven in 60 s. The DP is the practical solver.
+    ``incumbent`` (the best plan known: :func:`solve_exact`'s optimum in :func:`~.plan.solve`)
+    seeds the bound and first shrinks the problem: candidates that no cheaper plan can use go
+    (:func:`bound_prune` at 0 and prices around lam*: Lagrangian reduced-cost fixing, sound), and layers left
+    with one candidate are merged into the layer before. The bound is tight on these problems
+    (lam* leaves a few uJ in ten thousand), so proving the incumbent optimal is one unsat call on
+    a small problem. Measured in benchmarks/optimize.py and docs/optimizer.md.
 
     Returns None when no plan fits; on the time limit, the best plan found with ``optimal``
     False (or None when there is none). ``rlimit``: limit every check by Z3's resource counter
@@ -419,15 +643,26 @@ def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Soluti
 
     start = time.perf_counter()
     deadline = start + time_limit_s
+    original = problem
+    origin: dict = {}
+    if incumbent is not None:
+        # only plans cheaper than the incumbent matter: fix out the candidates none of them can
+        # use (Lagrangian reduced costs at 0 and around lam*), then merge the layers left with one
+        lam = best_multiplier(problem)[0]
+        prices = (0.0,) + tuple(lam * (1 + k / 100) for k in range(-10, 11))  # each a valid bound
+        problem, origin = _merge_fixed_layers(bound_prune(problem, incumbent.energy_uj, prices))
+        if any(not cands for cands in problem.layers):
+            return replace(incumbent, optimal=True, solver="z3", solve_s=time.perf_counter() - start)
 
     def ticks(us: float) -> int:
-        return math.ceil(us / Z3_TIME_UNIT_US - 1e-9)
+        return math.floor(us / Z3_TIME_UNIT_US + 1e-9)
 
     solver = z3.Solver()
     time_terms: list[tuple] = []  # (Bool, ticks): the budget, rounded up
     exact_time: list = []  # the same times as exact rationals: the slack the idle energy is paid on
     energy_terms: list = []
     layer_energy: list[list] = [[] for _ in range(len(problem.layers) + 1)]  # per layer, switch into it included
+    layer_time: list[list] = [[] for _ in range(len(problem.layers) + 1)]
     layer_vars = []
     for layer, cands in enumerate(problem.layers):
         bools = [z3.Bool(f"c{layer}_{k}") for k in range(len(cands))]
@@ -451,6 +686,7 @@ def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Soluti
         time_terms.append((y, ticks(t_us)))
         exact_time.append(z3.If(y, z3.RealVal(t_us), 0))
         layer_energy[layer].append(z3.If(y, z3.RealVal(e_uj), 0))
+        layer_time[layer].append(z3.If(y, z3.RealVal(t_us), 0))
         return y
 
     initial = problem.initial_state
@@ -471,6 +707,9 @@ def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Soluti
             solver.add(y == cond)
             back_time.append(z3.If(y, z3.RealVal(t_us), 0))
             layer_energy[-1].append(z3.If(y, z3.RealVal(e_uj), 0))
+    # the budget twice: exactly over the rationals, and as a PB constraint over ticks rounded
+    # down (implied by the exact one; it lets the SAT core propagate the knapsack)
+    solver.add(z3.Sum(exact_time) <= z3.RealVal(problem.budget_us))
     solver.add(z3.PbLe(time_terms, math.floor(problem.budget_us / Z3_TIME_UNIT_US + 1e-9)))
     slack = z3.RealVal(problem.period) - z3.Sum(exact_time) - (z3.Sum(back_time) if back_time else 0)
     solver.add(slack >= 0)
@@ -498,26 +737,34 @@ def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Soluti
         solver.add(e_layer == running + (z3.Sum(terms) if terms else 0))
         prefix.append(e_layer)
         running = e_layer
-    # Lagrangian versions of those bounds: with the latency priced at lam uJ/us, any completion
-    # costs at least S_lam(last state) - lam x (the time left in the budget); lam near the
-    # relaxation's optimum makes them as tight as a linear relaxation of the knapsack
+    # Lagrangian versions of those bounds: a plan whose prefix up to layer i has energy E_i and
+    # latency T_i costs at least E_i + w x T_i + (the least priced completion from its last
+    # state) + constant, for each pricing of :func:`_pricings`; at lam* as tight as a linear
+    # relaxation of the knapsack
     time_prefix = []
     running_t = z3.RealVal(0)
     for layer in range(len(problem.layers)):
         t_layer = z3.Real(f"T{layer}")
         terms = [z3.If(b, z3.RealVal(c.time_us), 0) for b, c in zip(layer_vars[layer], problem.layers[layer])]
-        solver.add(t_layer >= running_t + z3.Sum(terms))  # switch times left out: a lower bound
+        solver.add(t_layer == running_t + z3.Sum(terms + layer_time[layer]))
         time_prefix.append(t_layer)
         running_t = t_layer
-    idle_least = _least_idle_energy(problem)
     completions = []
-    for lam in _lagrange_multipliers(problem):
-        _, out = _min_over_paths(problem, lambda te, lam=lam: te[1] + lam * te[0], include_return_time=False)
+    graph = _graph(problem)
+    if incumbent is None:
+        lam = best_multiplier(problem, graph)[0]
+    for lam in (0.0, lam):  # lam*, of the problem before it shrank: a valid price all the same
+        pricing = _best_pricing(problem, graph, lam)[1]  # the tighter of the two idle bounds
+        _, out = _min_over_paths(graph, pricing.time_weight, 1.0, pricing.return_time_weight)
         for layer in range(len(problem.layers)):
-            rest = z3.Sum([z3.If(cond, z3.RealVal(out[layer][state]), 0)
-                           for state, cond in boundary(layer, "last").items()])
-            budget_left = z3.RealVal(problem.budget_us) - time_prefix[layer]
-            completions.append(prefix[layer] + rest - z3.RealVal(lam) * budget_left)
+            ends = boundary(layer, "last")
+            for state, cond in ends.items():
+                if not math.isfinite(out[layer][graph.index[state]]):
+                    solver.add(z3.Not(cond))  # no way on from there
+            rest = z3.Sum([z3.If(cond, z3.RealVal(out[layer][graph.index[state]]), 0)
+                           for state, cond in ends.items() if math.isfinite(out[layer][graph.index[state]])])
+            completions.append(prefix[layer] + z3.RealVal(pricing.time_weight) * time_prefix[layer] + rest
+                               + z3.RealVal(pricing.constant))
     objective = prefix[-1] + idle
 
     best = incumbent
@@ -534,7 +781,7 @@ def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Soluti
             # strictly cheaper than the best known (a relative margin absorbs float noise)
             bound = best.energy_uj - 1e-9 * max(1.0, abs(best.energy_uj))
             solver.add(objective < bound)
-            solver.add(*[completion + idle_least < bound for completion in completions])
+            solver.add(*[completion < bound for completion in completions])
         result = solver.check()
         if result == z3.sat:
             model = solver.model()
@@ -542,7 +789,7 @@ def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Soluti
                                                  if z3.is_true(model.eval(b, model_completion=True)))]
                       for layer, bools in enumerate(layer_vars)]
             solver.pop()
-            found = _finish(problem, choice, False, "z3", start)
+            found = _finish(original, [o for c in choice for o in origin.get(c, (c,))], False, "z3", start)
             if best is not None and found.energy_uj >= best.energy_uj:
                 break  # no progress in exact arithmetic: the bound is as tight as it gets
             best = found
@@ -551,8 +798,8 @@ def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Soluti
         if result == z3.unsat:
             if best is None:
                 return None
-            return _finish(problem, best.choice, True, "z3", start)
+            return _finish(original, best.choice, True, "z3", start)
         break  # unknown: the time limit
     if best is None:
         return None
-    return _finish(problem, best.choice, False, "z3", start)
+    return _finish(original, best.choice, False, "z3", start)
