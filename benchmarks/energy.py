@@ -132,8 +132,9 @@ datasheet power (see docs/evaluate.md); the period equals the budget.
 Policies:
 {policies}
 
-(e) is solved by the exact DP (Z3 seeded with it never found a cheaper plan on these models and
-takes 12-16 s per budget: docs/evaluate.md). Plots: `{plots.relative_to(args.out.parent) if plots.is_relative_to(args.out.parent) else plots}/`.
+(e) is solved by the DP over discretised time (0.1-0.4 % above the exact optimum on the default
+board at 1.3x the fastest latency: benchmarks/optimize.py; `--method exact` or `z3` of `stm32dvfs
+evaluate` solve it exactly, at seconds per budget: docs/evaluate.md). Plots: `{plots.relative_to(args.out.parent) if plots.is_relative_to(args.out.parent) else plots}/`.
 
 """
     text = head + summary(all_rows) + "\n" + "\n".join(sections)

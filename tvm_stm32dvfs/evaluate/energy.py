@@ -11,8 +11,8 @@ period):
 - ``static_dvfs``: one state for the whole inference, the slowest that meets the budget, plain
   kernels, best idle mode;
 - ``layer_dvfs``: one state per layer, plain kernels, minimum energy (DP);
-- ``dae_dvfs``: decoupled access-execute with a state per phase (this project; Z3 seeded with
-  the DP's plan);
+- ``dae_dvfs``: decoupled access-execute with a state per phase (this project; solved by the
+  chosen method: the DP, the exact label search or Z3);
 - ``dae_race``: not a policy of the paper but the reference that separates the two effects:
   the fastest DAE tile of every layer at the fastest state, then sleep or stop. (e) against it
   is what DVFS adds to the DAE kernels; it against (b) is what the kernels alone change.
