@@ -491,7 +491,8 @@ def _cheaper_plans(problem: PlanProblem, graph: _Graph, upper_bound_uj: float, l
     ending in a state; per state only labels no other label dominates survive, where A
     dominates B if it is no slower and ``e_A + p x (t_B - t_A) <= e_B`` (p: the highest idle
     power, what the time A saves may cost; see :func:`prune`); a label goes when its fastest
-    completion is over budget or its Lagrangian completion bound at ``lam`` reaches the bound."""
+    completion is over budget or a Lagrangian bound of its completions at ``lam`` (either idle
+    bound of :func:`_pricings`) reaches the bound."""
     budget = problem.budget_us
     n = len(graph.states)
     power = problem.max_idle_power_mw() / 1000.0
