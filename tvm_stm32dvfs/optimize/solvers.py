@@ -714,12 +714,7 @@ def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Soluti
     solver.add(z3.PbLe(time_terms, math.floor(problem.budget_us / Z3_TIME_UNIT_US + 1e-9)))
     slack = z3.RealVal(problem.period) - z3.Sum(exact_time) - (z3.Sum(back_time) if back_time else 0)
     solver.add(slack >= 0)
-    modes = []
-    busy = problem.busy_power_mw.get(initial)
-    if busy is not None:
-        modes.append((busy, 0.0, 0.0))
-    modes += [(m.power_mw, m.wakeup_us, m.wakeup_energy_uj) for m in problem.idle_modes
-              if m.requires_state is None or m.requires_state == initial]
+    modes = _idle_options(problem)
     idle = z3.Real("idle")
     if modes:
         picks = [z3.Bool(f"idle{k}") for k in range(len(modes))]
