@@ -55,3 +55,42 @@ def fraction_bits(max_abs_value: float, limit: int = 24) -> int:
     if max_abs_value <= 0:
         return limit
     return int(min(limit, math.floor(math.log2((2**31 - 1) / max_abs_value))))
+
+
+def accumulator_bounds(weights: np.ndarray, bias: np.ndarray, input_zero_point: int) -> np.ndarray:
+    """Per output channel, the largest |bias + sum (x - zx) * w| over every int8 input x: the
+    reach of the int32 accumulator (``weights``: output channels first)."""
+    reach = max(127 - int(input_zero_point), int(input_zero_point) + 128)
+    w = np.abs(np.asarray(weights, dtype=np.int64).reshape(len(bias), -1)).sum(axis=1)
+    return np.abs(np.asarray(bias, dtype=np.int64)) + reach * w
+
+
+def fast_requant_exact(multiplier, shift, zero_point: int, bounds) -> bool:
+    """Whether the fast requantisation of the kernels (``stm32dvfs_requant_prepare`` in
+    runtime/include/stm32dvfs_nn_support.h) equals :func:`requantize` for every accumulator within
+    ``bounds`` (per channel).
+
+    The fast rule rounds half up: floor((floor(acc * M / 2^32) + c) / 2^s) with t = 31 - shift =
+    32 + s and c = 2^(s-1) + zp * 2^s. It is the exact rule when (1) s >= 1; (2) c fits int32;
+    (3) no accumulator falls on a tie — acc * M = 2^(t-1) mod 2^t needs |acc| >= 2^(t-1-z) where
+    2^z is the largest power of two dividing M, so no tie exists when that exceeds the bound; (4)
+    the SMMLA result c + floor(acc * M / 2^32) cannot overflow int32.
+    """
+    for m, sh, bound in zip(np.asarray(multiplier).reshape(-1), np.asarray(shift).reshape(-1),
+                            np.asarray(bounds).reshape(-1)):
+        m, sh, bound = int(m), int(sh), int(bound)
+        s = -1 - sh
+        if s < 1 or s > 30:
+            return False
+        c = (1 << (s - 1)) + int(zero_point) * (1 << s)
+        if not INT32_MIN <= c <= INT32_MAX:
+            return False
+        if m == 0:
+            continue
+        t = 32 + s
+        z = (m & -m).bit_length() - 1
+        if (1 << (t - 1 - z)) <= bound:
+            return False
+        if abs(c) + (bound * m >> 32) + 1 > INT32_MAX:
+            return False
+    return True
