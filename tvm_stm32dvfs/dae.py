@@ -25,11 +25,17 @@ from dataclasses import dataclass
 
 from tvm import s_tir, tirx
 
+from .qnn import microkernels as mk
+
 ACCESS = 0
 EXECUTE = 1
 PHASE_PRAGMA = "pragma_stm32dvfs_phase"
-#: marks a flat copy loop that the C emitter turns into stm32dvfs_dma_copy()
+#: marks a flat copy loop done by DMA (stm32dvfs_dma_copy)
 DMA_PRAGMA = "pragma_stm32dvfs_dma"
+#: marks the tile loops: over row tiles (TILE_ROWS) and channel tiles (TILE_CHANNELS)
+TILE_PRAGMA = "pragma_stm32dvfs_tile"
+TILE_ROWS = 0
+TILE_CHANNELS = 1
 _ACC_BLOCKS = ("conv2d_acc", "dense_acc")
 _OUT_BLOCKS = {"conv2d_acc": "conv2d_s8", "dense_acc": "dense_s8"}
 #: the reduction blocks of TVM's float legalisations (TOPI) that DAE tiles
@@ -72,6 +78,7 @@ class KernelShape:
     dtype: str = "int8"  # int8: int16 tiles (im2col for conv2d); float32: float32 padded-row tiles
     in_channels: int = 0  # float convs: input channels (a regular conv's tile holds all of them)
     accumulator: bool = True  # the sums live in a tile buffer (False: written straight to the output)
+    batches: int = 1  # rows of a dense layer's input (a decoupled convolution takes one image)
 
 
 @dataclass(frozen=True)
@@ -105,11 +112,13 @@ def kernel_shape(func: tirx.PrimFunc) -> KernelShape | None:
     op = str(stmt.annotations.get("stm32dvfs.op", ""))
     extents = [int(iv.dom.extent) for iv in stmt.iter_vars]
     if op == "dense":
-        _, n, k = extents
-        return KernelShape("dense", 1, 1, n, k)
+        m, n, k = extents
+        return KernelShape("dense", 1, 1, n, k, batches=m)
     if op not in ("conv2d", "depthwise_conv2d"):
         return None
-    _, o, oh, ow, rc, kh, kw = extents
+    n, o, oh, ow, rc, kh, kw = extents
+    if n != 1:
+        return None  # a batch of images: the tiles hold one image
     ann = stmt.annotations
     return KernelShape(
         op, oh, ow, o, rc * kh * kw,
@@ -160,29 +169,32 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
+def _dims(shape: KernelShape) -> mk.ConvDims:
+    """The library's shape of an int8 convolution, as far as its tile layout depends on it."""
+    kh, kw = shape.kernel
+    depthwise = shape.op == "depthwise_conv2d"
+    return mk.ConvDims(1, shape.out_channels if depthwise else shape.reduce_elems // (kh * kw), 0, 0,
+                       shape.out_channels, shape.out_rows, shape.out_width, kh, kw, *shape.strides, 0, 0,
+                       *shape.dilations)
+
+
 def buffer_bytes(shape: KernelShape, g: Granularity) -> int:
-    """Bytes of the tile buffers of ``shape`` at granularity ``g`` (int16 operands and int32 sums,
-    or float32 throughout)."""
+    """Bytes of the tile buffers of ``shape`` at granularity ``g``: for int8, the scratch of the
+    library's tile micro-kernels (:mod:`tvm_stm32dvfs.qnn.microkernels`: laid-out input, widened
+    weights, requantisation table, DMA staging); for float32, the cached tiles and sums."""
+    if shape.dtype == "int8":
+        if shape.op == "dense":
+            return mk.dense_tile_layout(shape.batches, shape.reduce_elems, g.channels, g.dma).bytes
+        if shape.op == "conv2d":
+            return mk.conv2d_tile_layout(_dims(shape), g.rows, g.channels, g.dma).bytes
+        return mk.depthwise_tile_layout(_dims(shape), g.rows, g.channels, g.dma).bytes
     acc = g.rows * shape.out_width * g.channels * 4 if shape.accumulator else 0
     if shape.op == "dense" and shape.dtype == "float32":
         return shape.reduce_elems * 4 + g.channels * shape.reduce_elems * 4 + acc
-    # DMA stages the raw weight slice in SRAM (float tiles already are that raw copy)
-    staged = g.channels * shape.reduce_elems if g.dma and shape.dtype == "int8" else 0
-    acc += staged
-    if shape.dtype == "float32":
-        in_rows = (g.rows - 1) * shape.strides[0] + (shape.kernel[0] - 1) * shape.dilations[0] + 1
-        in_cols = (shape.out_width - 1) * shape.strides[1] + (shape.kernel[1] - 1) * shape.dilations[1] + 1
-        channels = g.channels if shape.op == "depthwise_conv2d" else shape.in_channels
-        return channels * in_rows * in_cols * 4 + g.channels * shape.reduce_elems * 4 + acc
-    weights = g.channels * shape.reduce_elems * 2
-    if shape.op == "dense":
-        return shape.reduce_elems * 2 + weights + acc
-    if shape.op == "conv2d":
-        return g.rows * shape.out_width * shape.reduce_elems * 2 + weights + acc
-    # the padded input window the tile reads (compacted: only rows and columns it touches)
     in_rows = (g.rows - 1) * shape.strides[0] + (shape.kernel[0] - 1) * shape.dilations[0] + 1
     in_cols = (shape.out_width - 1) * shape.strides[1] + (shape.kernel[1] - 1) * shape.dilations[1] + 1
-    return g.channels * in_rows * in_cols * 2 + weights + acc
+    channels = g.channels if shape.op == "depthwise_conv2d" else shape.in_channels
+    return channels * in_rows * in_cols * 4 + g.channels * shape.reduce_elems * 4 + acc
 
 
 def phase_events(shape: KernelShape, g: Granularity) -> int:
@@ -292,6 +304,8 @@ def _decouple_conv(sch, acc, out, g: Granularity, depthwise: bool) -> None:
     # the weight access starts with the DMA transfer when there is one
     sch.annotate(dma_loop if dma_loop is not None else sch.get_loops(weights)[3], PHASE_PRAGMA, ACCESS)
     sch.annotate(sch.get_loops(acc)[3], PHASE_PRAGMA, EXECUTE)
+    sch.annotate(yy_o, TILE_PRAGMA, TILE_ROWS)
+    sch.annotate(oo_o, TILE_PRAGMA, TILE_CHANNELS)
 
 
 def _stage_by_dma(sch, copy, at_loop):
@@ -374,6 +388,7 @@ def _decouple_dense(sch, acc, out, g: Granularity) -> None:
     sch.annotate(sch.get_loops(centred)[0], PHASE_PRAGMA, ACCESS)
     sch.annotate(dma_loop if dma_loop is not None else sch.get_loops(weights)[1], PHASE_PRAGMA, ACCESS)
     sch.annotate(sch.get_loops(acc)[1], PHASE_PRAGMA, EXECUTE)
+    sch.annotate(jj_o, TILE_PRAGMA, TILE_CHANNELS)
 
 
 #: Default SRAM budget of one kernel's tile buffers when no plan chooses the granularity.

@@ -23,6 +23,8 @@ from tvm import relax, s_tir, tirx
 from .errors import DynamicShapeError, UnsupportedOperatorError
 from .planner import GreedyMemoryPlanner
 from .schedule import reduce_intermediates
+from .transform.micro_kernels import ATTR as MICRO_KERNEL_ATTR
+from .transform.micro_kernels import SCRATCH, DescribeMicroKernels, UseMicroKernels
 
 #: Kernel scratch up to this size stays on the kernel's stack; larger scratch lives in the arena.
 STACK_SCRATCH_LIMIT_BYTES = 64
@@ -41,6 +43,8 @@ def relax_passes() -> list[tvm.transform.Pass]:
         relax.transform.FuseOps(),
         relax.transform.FuseTIR(),
         relax.transform.DeadCodeElimination(),
+        # what the int8 kernel library can run, recorded before any schedule changes the blocks
+        DescribeMicroKernels(),
     ]
 
 
@@ -113,6 +117,7 @@ class Kernel:
     granularity: str | None = None  # DAE tile (rows x channels) when decoupled
     access_state: str | None = None  # DVFS plan (AnnotateDvfs): ClockState ids, None when unplanned
     execute_state: str | None = None
+    micro_kernel: str | None = None  # the library kernel it calls (None: generic loops)
 
 
 @dataclass(frozen=True)
@@ -250,8 +255,21 @@ def count_macs(func: tirx.PrimFunc) -> int:
     return total
 
 
+def in_arena(alloc) -> bool:
+    """Whether an ``AllocBuffer`` of a flattened kernel is planned in the arena (a pointer
+    parameter of the C function) rather than a stack array: a library kernel's scratch always,
+    other buffers when they are bigger than :data:`STACK_SCRATCH_LIMIT_BYTES`."""
+    if alloc.annotations is not None and SCRATCH in alloc.annotations:
+        return True
+    dtype = str(alloc.buffer.ty.dtype)
+    elems = 1
+    for d in alloc.buffer.ty.shape:
+        elems *= int(d.value if hasattr(d, "value") else d)
+    return elems * dtype_bytes(dtype) > STACK_SCRATCH_LIMIT_BYTES
+
+
 def arena_scratch(func: tirx.PrimFunc) -> tuple[ScratchBuffer, ...]:
-    """The ``AllocBuffer`` scratch of a flattened kernel that is too big for the stack.
+    """The ``AllocBuffer`` scratch of a flattened kernel that lives in the arena (:func:`in_arena`).
 
     The C emitter turns exactly these (same order, same names) into pointer parameters.
     """
@@ -263,11 +281,11 @@ def arena_scratch(func: tirx.PrimFunc) -> tuple[ScratchBuffer, ...]:
             for x in s.seq:
                 visit(x)
         elif t == "AllocBuffer":
-            dtype = str(s.buffer.ty.dtype)
-            elems = 1
-            for d in s.buffer.ty.shape:
-                elems *= int(d.value if hasattr(d, "value") else d)
-            if elems * dtype_bytes(dtype) > STACK_SCRATCH_LIMIT_BYTES:
+            if in_arena(s):
+                dtype = str(s.buffer.ty.dtype)
+                elems = 1
+                for d in s.buffer.ty.shape:
+                    elems *= int(d.value if hasattr(d, "value") else d)
                 found.append(ScratchBuffer(s.buffer.name, dtype, elems))
         elif t in ("For", "While", "AttrStmt", "LetStmt"):
             visit(s.body)
@@ -287,14 +305,20 @@ def _scheduled(func: tirx.PrimFunc) -> tirx.PrimFunc:
     return reduce_intermediates(func)
 
 
-def lower_primfuncs(mod: tvm.IRModule) -> dict[str, tirx.PrimFunc]:
-    """Flatten every PrimFunc of ``mod`` (blocks removed, 1-D buffers, int32 indices)."""
+def lower_primfuncs(mod: tvm.IRModule, micro_kernels: bool = True) -> tuple[dict[str, tirx.PrimFunc], dict[str, int]]:
+    """Flatten every PrimFunc of ``mod`` (blocks removed, 1-D buffers, int32 indices) and, with
+    ``micro_kernels``, replace the loops the int8 kernel library implements by calls
+    (:class:`~tvm_stm32dvfs.transform.UseMicroKernels`). Returns the functions and their MACs,
+    counted on the loops before they are replaced."""
     tmod = tvm.IRModule(
         {gv: _scheduled(f) for gv, f in mod.functions_items() if isinstance(f, tirx.PrimFunc)}
     )
     with tvm.transform.PassContext(opt_level=3):
         tmod = tvm.transform.Sequential(tir_passes())(tmod)
-    return {gv.name_hint: f for gv, f in tmod.functions_items()}
+        macs = {gv.name_hint: count_macs(f) for gv, f in tmod.functions_items()}
+        if micro_kernels:
+            tmod = UseMicroKernels()(tmod)
+    return {gv.name_hint: f for gv, f in tmod.functions_items()}, macs
 
 
 _OP_KINDS = (
@@ -338,12 +362,15 @@ def op_kind(kernel_name: str, input_shapes, constant_shapes) -> str:
 
 
 # --------------------------------------------------------------------------- main entry
-def lower(mod: tvm.IRModule, tir_transforms: Sequence[tvm.transform.Pass] = ()) -> LoweredModel:
+def lower(mod: tvm.IRModule, tir_transforms: Sequence[tvm.transform.Pass] = (),
+          micro_kernels: bool = True) -> LoweredModel:
     """Lower a Relax module with static shapes and bound weights into a :class:`LoweredModel`.
 
     ``tir_transforms`` run on the fused module before its PrimFuncs are flattened (e.g.
     :class:`~tvm_stm32dvfs.transform.DecoupleAccessExecute`); functions they mark
     ``stm32dvfs.dae`` keep their schedule, the others get :func:`reduce_intermediates`.
+    ``micro_kernels=False`` keeps every operator as its generic loops (the TE computations of
+    :mod:`tvm_stm32dvfs.qnn.kernels`): the reference the library kernels are tested against.
     """
     if "main" not in [gv.name_hint for gv in mod.get_global_vars()]:
         raise UnsupportedOperatorError("the IRModule has no 'main' function")
@@ -357,7 +384,7 @@ def lower(mod: tvm.IRModule, tir_transforms: Sequence[tvm.transform.Pass] = ()) 
     with tvm.transform.PassContext(opt_level=3):
         for p in [*relax_passes(), *tir_transforms]:
             fused = p(fused)
-    flat = lower_primfuncs(fused)
+    flat, macs = lower_primfuncs(fused, micro_kernels)
     main = fused["main"]
 
     tensors: dict[str, TensorInfo] = {}
@@ -380,14 +407,14 @@ def lower(mod: tvm.IRModule, tir_transforms: Sequence[tvm.transform.Pass] = ()) 
         var_names[p.__hash__()] = n
         tensors[n] = TensorInfo(n, shape, dtype, "input")
 
-    def constant_name(c) -> str:
+    def constant_name(c, hint: str) -> str:
         arr = c.value.numpy()
-        n = fresh(f"w{len(constants)}")
+        n = fresh(hint)
         constants[n] = np.array(arr, order="C")
         tensors[n] = TensorInfo(n, tuple(arr.shape), str(arr.dtype), "constant")
         return n
 
-    def arg_name(a) -> str | tuple:
+    def arg_name(a, hint: str = "") -> str | tuple:
         t = type(a).__name__
         if t in ("Var", "DataflowVar"):
             try:
@@ -395,7 +422,7 @@ def lower(mod: tvm.IRModule, tir_transforms: Sequence[tvm.transform.Pass] = ()) 
             except KeyError:
                 raise UnsupportedOperatorError(f"variable {a} used before definition in main") from None
         if t in ("GenericConst", "Constant"):
-            return constant_name(a)
+            return constant_name(a, hint or f"w{len(constants)}")
         raise UnsupportedOperatorError(f"unsupported argument {t} in main: {a}")
 
     kernels: dict[str, Kernel] = {}
@@ -415,7 +442,9 @@ def lower(mod: tvm.IRModule, tir_transforms: Sequence[tvm.transform.Pass] = ()) 
             if kname not in flat:
                 raise UnsupportedOperatorError(f"call_tir target {kname} is not a PrimFunc")
             arg_tuple = value.args[1]
-            args = tuple(arg_name(a) for a in arg_tuple.fields)
+            # a weight is named after the tensor its layer computes and its role in the library call
+            roles = {index: role for role, index in (_spec(flat[kname]) or {}).get("params", {}).items()}
+            args = tuple(arg_name(a, f"{vname}_{roles.get(k, f'c{k}')}") for k, a in enumerate(arg_tuple.fields))
             out_sinfo = value.ty
             outs_info = list(out_sinfo.fields) if isinstance(out_sinfo, relax.TupleType) else [out_sinfo]
             outs = []
@@ -431,8 +460,9 @@ def lower(mod: tvm.IRModule, tir_transforms: Sequence[tvm.transform.Pass] = ()) 
             if kname not in kernels:
                 f = flat[kname]
                 attr = lambda key: str(f.attrs[key]) if f.attrs is not None and key in f.attrs else None  # noqa: E731
-                kernels[kname] = Kernel(kname, f, arena_scratch(f), count_macs(f), attr("stm32dvfs.granularity"),
-                                        attr("stm32dvfs.access_state"), attr("stm32dvfs.execute_state"))
+                kernels[kname] = Kernel(kname, f, arena_scratch(f), macs[kname], attr("stm32dvfs.granularity"),
+                                        attr("stm32dvfs.access_state"), attr("stm32dvfs.execute_state"),
+                                        _micro_kernel(f, micro_kernels))
             steps.append(Step(kname, args, tuple(outs)))
         elif vt == "TupleGetItem":
             src = tuples.get(value.tuple_value.__hash__())
@@ -490,6 +520,25 @@ def lower(mod: tvm.IRModule, tir_transforms: Sequence[tvm.transform.Pass] = ()) 
         arena_bytes=arena_bytes,
         relax_mod=fused,
     )
+
+
+def _spec(func: tirx.PrimFunc) -> dict | None:
+    if func.attrs is None or MICRO_KERNEL_ATTR not in func.attrs:
+        return None
+    import json
+
+    return json.loads(str(func.attrs[MICRO_KERNEL_ATTR]))
+
+
+def _micro_kernel(func: tirx.PrimFunc, used: bool) -> str | None:
+    """The library kernel(s) a function calls: a whole-layer kernel, or a decoupled family."""
+    spec = _spec(func) if used else None
+    if spec is None:
+        return None
+    if func.attrs is not None and "stm32dvfs.dae" in func.attrs:
+        family = {"conv2d": "conv2d", "depthwise_conv2d": "depthwise", "dense": "dense"}[spec["op"]]
+        return f"stm32dvfs_{family}_tile_{{input,weights,execute}}_s16"
+    return spec["kernel"]
 
 
 def _layers(steps, kernels, tensors) -> list[Layer]:

@@ -14,10 +14,12 @@ from ..resources import data_dir, templates
 from .tir_to_c import CFunction, c_type, emit_function, helper_definitions
 
 #: Headers the model sources include from the runtime folder.
-RUNTIME_HEADERS = ("stm32dvfs_status.h", "stm32dvfs_qnn.h", "stm32dvfs_dsp.h", "stm32dvfs_runtime.h",
+RUNTIME_HEADERS = ("stm32dvfs_status.h", "stm32dvfs_qnn.h", "stm32dvfs_nn.h", "stm32dvfs_nn_support.h",
+                   "stm32dvfs_nn_tiles.h", "stm32dvfs_runtime.h",
                    "stm32dvfs_plan.h", "stm32dvfs_clock_regs.h")
 #: Runtime sources compiled with every model (phase hooks, the plan handler).
-RUNTIME_SOURCES = ("stm32dvfs_runtime.c", "stm32dvfs_dma.c", "stm32dvfs_plan.c", "stm32dvfs_clock_f4f7.c",
+RUNTIME_SOURCES = ("stm32dvfs_runtime.c", "stm32dvfs_dma.c", "stm32dvfs_plan.c", "stm32dvfs_nn_conv2d.c",
+                   "stm32dvfs_nn_depthwise.c", "stm32dvfs_nn_dense.c", "stm32dvfs_nn_quantize.c", "stm32dvfs_clock_f4f7.c",
                    "stm32dvfs_clock_h7.c", "stm32dvfs_clock_l4.c")
 _CLOCK_SOURCES = {"HSI": 0, "HSE": 1, "MSI": 2, "PLL": 3}
 #: the voltage-scale register field value of each scale name (F4/F7 PWR_CR(1).VOS, H7
@@ -80,6 +82,27 @@ def _format_values(arr: np.ndarray) -> str:
         items = [str(v) for v in flat.tolist()]
     per_line = 8
     return ",\n".join("  " + ", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line))
+
+
+def _dtype_bytes(dtype: str) -> int:
+    from ..lower import dtype_bytes
+
+    return dtype_bytes(dtype)
+
+
+def _shapes(layer) -> str:
+    dims = lambda shape: "x".join(str(d) for d in shape)  # noqa: E731
+    return f"{', '.join(dims(s) for s in layer.input_shapes)} -> {', '.join(dims(s) for s in layer.output_shapes)}"
+
+
+def _describe_tensor(lowered: LoweredModel, name: str) -> str:
+    """One line on a tensor bound to a kernel: its name in the model, type, shape and home."""
+    info = lowered.tensors[name]
+    shape = ",".join(str(d) for d in info.shape)
+    where = {"input": "model input", "output": "model output", "constant": "flash"}.get(info.kind)
+    if where is None:
+        where = f"arena +{lowered.arena_offsets[name]}"
+    return f"{name} {info.dtype}[{shape}], {where}"
 
 
 def _arg_expr(lowered: LoweredModel, name: str, written: bool) -> str:
@@ -162,6 +185,7 @@ def emit_sources(lowered: LoweredModel, model_name: str = "model", board: str = 
         if len(bound) != len(tensor_params):
             raise AssertionError(f"{step.kernel}: {len(bound)} tensors for {len(tensor_params)} parameters")
         args = []
+        notes = []  # what each pointer is, for the comment above the call
         it = iter(bound)
         scratch_index = 0
         for p in cf.params:
@@ -169,10 +193,20 @@ def emit_sources(lowered: LoweredModel, model_name: str = "model", board: str = 
                 offset = lowered.arena_offsets[scratch_key(i, scratch_index)]
                 scratch_index += 1
                 args.append(f"({c_type(p.dtype)}*)ARENA({offset}u)")
+                notes.append(f"{p.name}: {p.elems * _dtype_bytes(p.dtype):,} B of kernel scratch at arena +{offset}")
             else:
-                args.append(_arg_expr(lowered, next(it), p.written))
+                name = next(it)
+                args.append(_arg_expr(lowered, name, p.written))
+                notes.append(f"{p.name}: {_describe_tensor(lowered, name)}")
         layer = lowered.layers[i]
-        calls.append({"index": i, "layer": layer.name, "op": layer.op, "kernel": step.kernel, "args": args})
+        kernel = lowered.kernels[step.kernel]
+        title = f"{layer.op} {_shapes(layer)}"
+        if kernel.micro_kernel:
+            title += f", {kernel.micro_kernel}"
+        if layer.granularity:
+            title += f", decoupled into tiles of {layer.granularity.replace('x', ' rows x ')} channels"
+        calls.append({"index": i, "layer": layer.name, "op": layer.op, "kernel": step.kernel, "args": args,
+                      "title": title, "notes": notes})
 
     copies = []
     for index, ref in lowered.output_copies:

@@ -22,7 +22,8 @@ import tvm_ffi
 from tvm import tirx
 
 from ..errors import UnsupportedOperatorError
-from ..lower import STACK_SCRATCH_LIMIT_BYTES, dtype_bytes  # one rule for stack vs arena scratch
+from ..lower import in_arena  # one rule for stack vs arena scratch
+from ..qnn.microkernels import KERNELS
 
 #: TIR dtype -> C type.
 C_TYPES = {
@@ -42,8 +43,6 @@ C_TYPES = {
 #: Loop annotation (lowered to an AttrStmt) that marks the start of a DAE phase; see dae.py.
 PHASE_PRAGMA = "pragma_stm32dvfs_phase"
 PHASE_NAMES = {0: "STM32DVFS_ACCESS", 1: "STM32DVFS_EXECUTE"}
-#: Loop annotation of a flat copy to be done by DMA; see dae.py.
-DMA_PRAGMA = "pragma_stm32dvfs_dma"
 
 
 _FLOAT_MATH = {
@@ -207,16 +206,28 @@ class TirToC:
         self.uses_math = False
         self.helpers: set[str] = set()
         self._param_index: dict[str, int] = {}
+        self._structs: list[str] = []  # declarations of the library calls' argument structs
+        self._struct_names: dict[str, str] = {}  # initializer -> variable
 
     # ------------------------------------------------------------------ entry
+    def _param_names(self) -> dict[int, str]:
+        """Parameter index -> its role in a library call (input, weights, ...), when there is one."""
+        import json
+
+        if self.func.attrs is None or "stm32dvfs.micro_kernel" not in self.func.attrs:
+            return {}
+        spec = json.loads(str(self.func.attrs["stm32dvfs.micro_kernel"]))
+        return {index: role for role, index in spec["params"].items()}
+
     def emit(self) -> CFunction:
-        for p in self.func.params:
+        roles = self._param_names()
+        for i, p in enumerate(self.func.params):
             ty = p.ty
             if not isinstance(ty, tvm.tirx.buffer.BufferType):
                 raise UnsupportedOperatorError(
                     f"kernel {self.fname}: scalar parameter '{p.name}' (only tensor arguments are supported)"
                 )
-            cname = self.names.name(p)
+            cname = self.names.name(p, roles.get(i))
             self._param_index[cname] = len(self.params)
             self.params.append(CParam(cname, str(ty.dtype), _shape_elems(ty.shape), False, False))
         lines: list[str] = []
@@ -225,7 +236,7 @@ class TirToC:
             CParam(p.name, p.dtype, p.elems, p.name in self.written, p.scratch) for p in self.params
         )
         header = _prototype(self.fname, params)
-        body = header + "\n{\n" + "\n".join(lines) + "\n}\n"
+        body = header + "\n{\n" + "".join(self._structs) + "\n".join(lines) + "\n}\n"
         return CFunction(self.fname, params, body, self.uses_math)
 
     # ------------------------------------------------------------- statements
@@ -239,14 +250,14 @@ class TirToC:
             buf = s.buffer
             dtype = str(buf.ty.dtype)
             elems = _shape_elems(buf.ty.shape)
-            nbytes = elems * dtype_bytes(dtype)
-            if nbytes <= STACK_SCRATCH_LIMIT_BYTES:
+            if not in_arena(s):
                 name = self.names.name(buf)
                 # (void): TIR may leave dead stores into a temporary; gcc drops them, -Werror must not trip
                 out.append(f"{pad}{c_type(dtype)} {name}[{elems}];")
                 out.append(f"{pad}(void){name};")
             else:
-                name = self.names.name(buf, f"scratch_{buf.name}")
+                name = self.names.name(buf, buf.name if s.annotations and "stm32dvfs.scratch" in s.annotations
+                                       else f"scratch_{buf.name}")
                 self._param_index[name] = len(self.params)
                 self.params.append(CParam(name, dtype, elems, True, True))
         elif t == "DeclBuffer":
@@ -259,10 +270,6 @@ class TirToC:
                 raise UnsupportedOperatorError(f"kernel {self.fname}: buffer view with offset {off}")
             self.names.alias(s.buffer, parent)
         elif t == "For":
-            kernel_call = self._gemm(s) or self._dot_product(s)
-            if kernel_call is not None:
-                out.append(f"{pad}{kernel_call}")
-                return
             var = self.names.name(s.loop_var)
             ty = c_type(_dtype_of(s.loop_var))
             lo = self._expr(s.min)
@@ -297,13 +304,6 @@ class TirToC:
             if t == "LetStmt":
                 self._stmt(s.body, out, ind)
         elif t == "AttrStmt":
-            if str(s.attr_key) == DMA_PRAGMA:
-                body = s.body
-                if type(body).__name__ == "AttrStmt" and str(body.attr_key) == PHASE_PRAGMA:
-                    out.append(f"{pad}stm32dvfs_phase({PHASE_NAMES[int(body.value.value)]});")
-                    body = body.body
-                out.append(f"{pad}{self._dma_copy(body)}")
-                return
             if str(s.attr_key) == PHASE_PRAGMA:
                 phase = PHASE_NAMES[int(s.value.value)]
                 out.append(f"{pad}stm32dvfs_phase({phase});")
@@ -319,106 +319,55 @@ class TirToC:
         else:
             raise UnsupportedOperatorError(f"kernel {self.fname}: TIR statement {t} is not supported by the C emitter")
 
-    def _dma_copy(self, loop) -> str:
-        """``for i: dst[d + i] = src[s + i]`` -> ``stm32dvfs_dma_copy(&dst[d], &src[s], bytes)``.
+    def _argument(self, value) -> str:
+        """An argument of a call: a whole buffer by its name, an element's address as &name[i]."""
+        if type(value).__name__ == "Call" and value.op.name == "tirx.address_of" and _is_zero(value.args[0].indices[0]):
+            return self.names.lookup(value.args[0].source)
+        return self._expr(value)
 
-        The DAE schedule produces exactly this shape for a DMA access; anything else is a bug."""
-        store = loop.body if type(loop).__name__ == "For" else None
-        ok = store is not None and type(store).__name__ == "BufferStore" and _is_zero(loop.min)
-        # a bare load as the stored value: TIR then guarantees source and destination share a dtype
-        ok = ok and type(store.value).__name__ == "TensorLoad"
-        if ok:
-            i = loop.loop_var
-            dst = tvm.sym.detect_linear_equation(store.indices[0], [i])
-            src = tvm.sym.detect_linear_equation(store.value.indices[0], [i])
-            ok = len(dst) == 2 and len(src) == 2 and _is_one(dst[0]) and _is_one(src[0])
-        if not ok:
-            raise UnsupportedOperatorError(f"kernel {self.fname}: a DMA copy that is not one contiguous transfer")
-        self.written.add(self.names.lookup(store.buffer))
-        dtype = _dtype_of(store.value)
-        return (f"stm32dvfs_dma_copy(&{self.names.lookup(store.buffer)}[{self._expr(dst[1])}], "
-                f"&{self.names.lookup(store.value.source)}[{self._expr(src[1])}], "
-                f"(uint32_t)({self._expr(loop.extent)}) * {dtype_bytes(dtype)}u);")
+    def _pointer(self, value, ctype: str) -> str:
+        """A pointer field: the buffer's name when it has the field's type, else a cast."""
+        if type(value).__name__ == "Call" and value.op.name == "tirx.address_of":
+            load = value.args[0]
+            name = self.names.lookup(load.source)
+            if not ctype.startswith("const"):  # the kernel writes through it
+                self.written.add(name)
+            same = ctype.replace("const ", "") == f"{c_type(str(load.ty))}*"
+            if same and _is_zero(load.indices[0]):
+                return name
+            return f"({ctype})&{name}[{self._index(load.indices)}]"
+        return f"({ctype}){self._expr(value)}"
 
-    def _match_dot(self, loop):
-        """``for k: acc[i] = acc[i] + int32(a[u + k]) * int32(b[v + k])`` over int16 a, b (k from 0):
-        returns (store, a_load, u, b_load, v) or None."""
-        store = loop.body
-        if type(store).__name__ != "BufferStore" or not _is_zero(loop.min):
-            return None
-        k = loop.loop_var
-        value = store.value
-        if type(value).__name__ != "Add" or _dtype_of(value) != "int32":
-            return None
-        acc, prod = value.a, value.b
-        if type(acc).__name__ != "TensorLoad" or not acc.source.same_as(store.buffer):
-            return None
-        if not tvm_ffi.structural_equal(acc.indices[0], store.indices[0]) or _uses(store.indices[0], k):
-            return None
-        if type(prod).__name__ != "Mul":
-            return None
-        found = []
-        for operand in (prod.a, prod.b):
-            if type(operand).__name__ != "Cast" or type(operand.value).__name__ != "TensorLoad":
-                return None
-            load = operand.value
-            if _dtype_of(load) != "int16":
-                return None
-            coeffs = tvm.sym.detect_linear_equation(load.indices[0], [k])
-            if len(coeffs) != 2 or not _is_one(coeffs[0]):
-                return None
-            found += [load, coeffs[1]]
-        return (store, *found)
-
-    def _dot_product(self, loop) -> str | None:
-        """The dot-product loop of :meth:`_match_dot` -> ``stm32dvfs_dot_s16`` (SMLAD on Cortex-M,
-        see runtime/include/stm32dvfs_dsp.h); None when the loop is anything else."""
-        m = self._match_dot(loop)
-        if m is None:
-            return None
-        store, a, u, b, v = m
-        self.written.add(self.names.lookup(store.buffer))
-        target = f"{self.names.lookup(store.buffer)}[{self._index(store.indices)}]"
-        return (f"{target} = {target} + stm32dvfs_dot_s16(&{self.names.lookup(a.source)}[{self._expr(u)}], "
-                f"&{self.names.lookup(b.source)}[{self._expr(v)}], {self._expr(loop.extent)});")
-
-    def _gemm(self, outer) -> str | None:
-        """``for p: for c: { acc[..] = 0; <dot product over k> }`` with a's rows following p, b's rows
-        following c and acc linear in both -> one ``stm32dvfs_gemm_s16`` call (2x2 register
-        blocking); None when the nest is anything else."""
-        inner = outer.body
-        if type(inner).__name__ != "For" or not _is_zero(outer.min) or not _is_zero(inner.min):
-            return None
-        body = inner.body
-        if type(body).__name__ != "SeqStmt" or len(body.seq) != 2:
-            return None
-        init, dot = body.seq
-        if type(init).__name__ != "BufferStore" or type(dot).__name__ != "For":
-            return None
-        if type(init.value).__name__ != "IntImm" or int(init.value.value) != 0:
-            return None
-        m = self._match_dot(dot)
-        if m is None:
-            return None
-        store, a, u, b, v = m
-        if not init.buffer.same_as(store.buffer) or not tvm_ffi.structural_equal(init.indices[0], store.indices[0]):
-            return None
-        self.written.add(self.names.lookup(store.buffer))
-        p, c = outer.loop_var, inner.loop_var
-        au = tvm.sym.detect_linear_equation(u, [p])
-        bv = tvm.sym.detect_linear_equation(v, [c])
-        acc = tvm.sym.detect_linear_equation(store.indices[0], [p, c])
-        if len(au) != 2 or len(bv) != 2 or len(acc) != 3:
-            return None
-        if _uses(au[1], c) or _uses(au[1], p) or _uses(bv[1], p) or _uses(bv[1], c) or _uses(acc[2], p) or _uses(acc[2], c):
-            return None
-        args = [
-            f"&{self.names.lookup(a.source)}[{self._expr(au[1])}]", self._expr(au[0]),
-            f"&{self.names.lookup(b.source)}[{self._expr(bv[1])}]", self._expr(bv[0]),
-            f"&{self.names.lookup(store.buffer)}[{self._expr(acc[2])}]", self._expr(acc[0]), self._expr(acc[1]),
-            self._expr(outer.extent), self._expr(inner.extent), self._expr(dot.extent),
-        ]
-        return f"stm32dvfs_gemm_s16({', '.join(args)});"
+    def _struct_call(self, fn: str, spec, args) -> str:
+        """A library kernel call. Its argument struct is declared once at the top of the function
+        (``const <struct> layer = {...}``: nested structs grouped, zero fields left out, the values
+        constants the compiler propagates into the inlined micro-kernels); the call passes its
+        address and the scalar arguments after it."""
+        fields = spec.struct.fields
+        if len(args) != len(fields) + len(spec.extra):
+            raise UnsupportedOperatorError(f"kernel {self.fname}: {fn} takes {len(fields)} struct fields and "
+                                           f"{len(spec.extra)} arguments, got {len(args)}")
+        groups: dict[str, list[str]] = {}
+        for (field, ctype), value in zip(fields, args):
+            if _is_zero(value) if type(value).__name__ == "IntImm" else False:
+                continue
+            text = self._pointer(value, ctype) if ctype.endswith("*") else self._expr(value)
+            group, _, leaf = field.rpartition(".")
+            groups.setdefault(group, []).append(f".{leaf or field} = {text}")
+        parts = []
+        for group, inits in groups.items():
+            if group:
+                parts.append(f"    .{group} = {{{', '.join(inits)}}},\n")
+            else:
+                parts.append("    " + ", ".join(inits) + ",\n")
+        initializer = "".join(parts)
+        var = self._struct_names.get(initializer)
+        if var is None:
+            var = "layer" if not self._struct_names else f"layer_{len(self._struct_names)}"
+            self._struct_names[initializer] = var
+            self._structs.append(f"  const {spec.struct.name} {var} = {{\n{initializer}  }};\n")
+        extra = [self._expr(a) for a in args[len(fields):]]
+        return f"{fn}(&{var}{''.join(', ' + e for e in extra)})"
 
     # ------------------------------------------------------------ expressions
     def _index(self, indices) -> str:
@@ -506,7 +455,14 @@ class TirToC:
             return self._expr(args[0])
         if name in ("tirx.call_extern", "tirx.call_pure_extern"):
             fn = str(args[0].value)
-            return f"{fn}({', '.join(self._expr(a) for a in args[1:])})"
+            spec = KERNELS.get(fn)
+            if spec is not None and spec.struct is not None:
+                return self._struct_call(fn, spec, args[1:])
+            for i in spec.writes if spec is not None else ():
+                self.written.add(self.names.lookup(args[1 + i].args[0].source))
+            return f"{fn}({', '.join(self._argument(a) for a in args[1:])})"
+        if name == "tirx.address_of":
+            return f"&{self._expr(args[0])}"
         if name in ("tirx.isnan", "tirx.isinf", "tirx.isfinite"):
             self.uses_math = True
             return f"{name.split('.')[1]}({self._expr(args[0])})"

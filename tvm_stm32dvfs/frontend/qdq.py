@@ -26,7 +26,8 @@ from tvm import relax
 
 from ..errors import UnsupportedOperatorError
 from ..qnn import kernels
-from ..qnn.requant import fraction_bits, quantize_multiplier, quantize_multipliers
+from ..qnn.requant import (accumulator_bounds, fast_requant_exact, fraction_bits, quantize_multiplier,
+                           quantize_multipliers)
 
 QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 _ACTIVATIONS = frozenset({"Relu", "Clip"})
@@ -85,6 +86,7 @@ class QdqImporter:
         self.const_dq: dict[str, ConstQ] = {}
         self.deferred: set[str] = set()  # names of nodes emitted at their QuantizeLinear
         self.bb = relax.BlockBuilder()
+        self.name_hint = ""  # the model tensor the kernel being emitted computes
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -127,7 +129,9 @@ class QdqImporter:
         return float(scale.reshape(-1)[0]), int(np.asarray(zp).reshape(-1)[0])
 
     def emit_te(self, func: Callable, *args, **kwargs) -> relax.Expr:
-        return self.bb.emit(self.bb.call_te(func, *args, **kwargs))
+        """Emit a TE kernel; its result is named after the model's tensor it computes, so the
+        generated C names activations and weights as the model does."""
+        return self.bb.emit(self.bb.call_te(func, *args, **kwargs), name_hint=self.name_hint)
 
     def int8_input(self, name: str, node: onnx.NodeProto) -> Tensor:
         """The int8 tensor behind a DequantizeLinear output used by a quantized chain."""
@@ -215,6 +219,7 @@ class QdqImporter:
 
     def visit(self, node: onnx.NodeProto) -> None:
         op = node.op_type
+        self.name_hint = _identifier(node.output[0]) if node.output else ""
         if node.domain not in ("", "ai.onnx"):
             raise self.fail(node, f"operator domain '{node.domain}' is not supported")
         if op == "Constant":
@@ -377,6 +382,7 @@ class QdqImporter:
         return Tensor(expr, "int8", so, zo)
 
     def emit_chain(self, last: onnx.NodeProto, q: onnx.NodeProto, so: float, zo: int) -> Tensor:
+        self.name_hint = _identifier(last.output[0])  # the float value the int8 result stands for
         activations = []
         node = last
         while node.op_type in _ACTIVATIONS and node.input[0] in self.producer and self.is_deferred(
@@ -436,10 +442,12 @@ class QdqImporter:
         pads = self._conv_pads(node, a, self.shape_of(x)[2:], [kh, kw], strides, dilations)
         bias = self._bias(node, node.input[2] if len(node.input) > 2 else None, x.scale * sw)
         mult, shift = quantize_multipliers(x.scale * sw / so)
+        fast = fast_requant_exact(mult, shift, zo, accumulator_bounds(w, bias, x.zero_point))
         expr = self.emit_te(
             kernels.conv2d_nchw, x.expr, relax.const(w), relax.const(bias), relax.const(mult), relax.const(shift),
             x_zero_point=x.zero_point, out_zero_point=zo, lo=lo, hi=hi, strides=strides,
             pads=[pads[0], pads[1], pads[2], pads[3]], dilations=dilations, groups=int(a.get("group", 1)),
+            requant_fast=fast,
         )
         return Tensor(expr, "int8", so, zo)
 
@@ -480,8 +488,10 @@ class QdqImporter:
         w_nk = np.ascontiguousarray(w if trans_b else w.T)
         bias = self._bias(node, bias_name, x.scale * sw)
         mult, shift = quantize_multipliers(x.scale * sw / so)
+        fast = fast_requant_exact(mult, shift, zo, accumulator_bounds(w_nk, bias, x.zero_point))
         expr = self.emit_te(kernels.dense, x.expr, relax.const(w_nk), relax.const(bias), relax.const(mult),
-                            relax.const(shift), x_zero_point=x.zero_point, out_zero_point=zo, lo=lo, hi=hi)
+                            relax.const(shift), x_zero_point=x.zero_point, out_zero_point=zo, lo=lo, hi=hi,
+                            requant_fast=fast)
         return Tensor(expr, "int8", so, zo)
 
     def chain_add(self, node, so, zo, lo, hi) -> Tensor:
@@ -600,6 +610,12 @@ class QdqImporter:
         parts = [self.rescale(self.int8_input(n, node), so, zo, -128, 127).expr for n in node.input]
         expr = self.bb.emit(relax.op.concat(parts, axis=axis))
         return self.rescale(Tensor(expr, "int8", so, zo), so, zo, lo, hi)
+
+
+def _identifier(name: str) -> str:
+    """A model tensor name as a C-friendly identifier (the C emitter makes it unique)."""
+    text = "".join(c if c.isalnum() or c == "_" else "_" for c in name).strip("_")
+    return text if text and not text[0].isdigit() else f"t_{text}"
 
 
 def import_qdq(model: onnx.ModelProto, shapes: dict[str, list[int]]) -> tvm.IRModule:

@@ -43,14 +43,18 @@ def quantize(x: te.Tensor, scale: float, zero_point: int) -> te.Tensor:
         v = tirx.round(x(*i) / s) + z  # C nearbyintf: ties to even, as ONNX
         return tirx.Cast("int8", tirx.max(tirx.min(v, tirx.const(127.0, "float32")), tirx.const(-128.0, "float32")))
 
-    return te.compute(x.shape, f, name="quantize")
+    return te.compute(x.shape, f, name="quantize",
+                      attrs={"stm32dvfs.op": "quantize", "stm32dvfs.scale": repr(float(scale)),
+                             "stm32dvfs.zero_point": int(zero_point)})
 
 
 def dequantize(q: te.Tensor, scale: float, zero_point: int) -> te.Tensor:
     """int8 -> float: (q - zero_point) * scale (ONNX DequantizeLinear)."""
     s = tirx.const(float(scale), "float32")
     return te.compute(
-        q.shape, lambda *i: tirx.Cast("float32", q(*i).astype("int32") - _i32(zero_point)) * s, name="dequantize"
+        q.shape, lambda *i: tirx.Cast("float32", q(*i).astype("int32") - _i32(zero_point)) * s, name="dequantize",
+        attrs={"stm32dvfs.op": "dequantize", "stm32dvfs.scale": repr(float(scale)),
+               "stm32dvfs.zero_point": int(zero_point)},
     )
 
 
@@ -69,11 +73,18 @@ def conv2d_nchw(
     pads: Sequence[int],
     dilations: Sequence[int],
     groups: int,
+    requant_fast: bool = False,
 ) -> te.Tensor:
     """Int8 2-D convolution, NCHW activations, OIHW weights, per-output-channel requantisation.
 
     The input is widened to int16 with its zero point subtracted once (``pad_temp``), so the
     padding is exactly 0 and the MAC loop does no sign extension or offset arithmetic.
+
+    The blocks carry what the micro-kernels need (``stm32dvfs.*`` attributes, read by
+    :class:`~tvm_stm32dvfs.transform.DescribeMicroKernels`): ``requant_fast`` states that the
+    caller proved the kernels' fast requantisation exact for these constants
+    (:func:`~tvm_stm32dvfs.qnn.requant.fast_requant_exact`); the computation here is always the
+    exact rule.
     """
     n, c, h, wd = (int(d) for d in x.shape)
     o, cpg, kh, kw = (int(d) for d in w.shape)
@@ -115,6 +126,9 @@ def conv2d_nchw(
             "stm32dvfs.kernel": [kh, kw],
             "stm32dvfs.strides": [sh, sw],
             "stm32dvfs.dilations": [dh, dw],
+            "stm32dvfs.pads": [pt, pl, pb, pr],
+            "stm32dvfs.groups": int(groups),
+            "stm32dvfs.input_zero_point": int(x_zero_point),
         },
     )
     return te.compute(
@@ -123,7 +137,12 @@ def conv2d_nchw(
             acc[nn, oo, yy, xx] + bias[oo], multiplier[oo], shift[oo], out_zero_point, lo, hi
         ),
         name="conv2d_s8",
+        attrs=_requant_attrs(out_zero_point, lo, hi, requant_fast),
     )
+
+
+def _requant_attrs(zero_point: int, lo: int, hi: int, fast: bool) -> dict:
+    return {"stm32dvfs.requant": [int(zero_point), int(lo), int(hi), int(bool(fast))]}
 
 
 def dense(
@@ -137,6 +156,7 @@ def dense(
     out_zero_point: int,
     lo: int,
     hi: int,
+    requant_fast: bool = False,
 ) -> te.Tensor:
     """Int8 fully connected layer: x (M, K), w (N, K), per-output-channel requantisation.
 
@@ -152,12 +172,13 @@ def dense(
         (m, nout),
         lambda i, j: te.sum(centred[i, rk].astype("int32") * wide[j, rk].astype("int32"), axis=rk),
         name="dense_acc",
-        attrs={"stm32dvfs.op": "dense"},
+        attrs={"stm32dvfs.op": "dense", "stm32dvfs.input_zero_point": int(x_zero_point)},
     )
     return te.compute(
         (m, nout),
         lambda i, j: requantize_s8(acc[i, j] + bias[j], multiplier[j], shift[j], out_zero_point, lo, hi),
         name="dense_s8",
+        attrs=_requant_attrs(out_zero_point, lo, hi, requant_fast),
     )
 
 
@@ -187,7 +208,9 @@ def add(a: te.Tensor, b: te.Tensor, *, a_zero_point: int, b_zero_point: int, a_f
         vb = (b[tuple(_broadcast_index(b, shape, i))].astype("int32") - _i32(b_zero_point)) * _i32(b_factor)
         return divide_by_pot_s8(va + vb, bits, out_zero_point, lo, hi)
 
-    return te.compute(shape, f, name="add_s8")
+    return te.compute(shape, f, name="add_s8", attrs={"stm32dvfs.op": "add", "stm32dvfs.add": [
+        int(a_zero_point), int(a_factor), int(b_zero_point), int(b_factor), int(bits), int(out_zero_point), int(lo),
+        int(hi)]})
 
 
 def mul(a: te.Tensor, b: te.Tensor, *, a_zero_point: int, b_zero_point: int, multiplier: int, shift: int,
