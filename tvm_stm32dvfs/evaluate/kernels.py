@@ -107,7 +107,23 @@ def single_layer_model(layer: ReferenceLayer):
         quantize_static(str(f), str(q), Calibration(), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
                         extra_options={"WeightSymmetric": True})
-        return onnx.load(q)
+        return _int8_output(onnx.load(q))
+
+
+def _int8_output(model):
+    """The model with its final DequantizeLinear removed: the layer ends in int8, as the libraries'
+    kernels were measured (a float output would add the dequantisation of every output)."""
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    (out,) = graph.output
+    last = next(n for n in graph.node if out.name in n.output)
+    assert last.op_type == "DequantizeLinear", last.op_type
+    graph.node.remove(last)
+    shape = [d.dim_value for d in out.type.tensor_type.shape.dim]
+    graph.output.remove(out)
+    graph.output.append(helper.make_tensor_value_info(last.input[0], TensorProto.INT8, shape))
+    return model
 
 
 def layer_input(layer: ReferenceLayer) -> np.ndarray:
