@@ -157,4 +157,4 @@ def test_every_plan_meets_its_budget_in_the_emulated_firmware():
         # the prediction is the emulated run up to the clock driver's own instructions
         assert r.latency_ms == pytest.approx(r.predicted_latency_ms, rel=1e-3)
         assert r.energy_uj == pytest.approx(r.predicted_energy_uj, rel=1e-3)
-        assert r.lower_bound_uj <= r.energy_uj
+        assert r.lower_bound_uj <= r.energy_uj * (1 + 1e-12)  # equal when the bound is attained (float sums)

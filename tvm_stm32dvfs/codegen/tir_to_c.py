@@ -227,7 +227,7 @@ class TirToC:
                 raise UnsupportedOperatorError(
                     f"kernel {self.fname}: scalar parameter '{p.name}' (only tensor arguments are supported)"
                 )
-            cname = self.names.name(p, roles.get(i))
+            cname = self.names.name(p, roles.get(i) or _readable(p.name, i))
             self._param_index[cname] = len(self.params)
             self.params.append(CParam(cname, str(ty.dtype), _shape_elems(ty.shape), False, False))
         lines: list[str] = []
@@ -496,6 +496,16 @@ class TirToC:
             if base == "fabs" and dt.startswith("int"):
                 return f"(({self._expr(args[0])}) < 0 ? -({self._expr(args[0])}) : ({self._expr(args[0])}))"
         raise UnsupportedOperatorError(f"kernel {self.fname}: TIR intrinsic {name} ({dt}) is not supported by the C emitter")
+
+
+def _readable(name: str, index: int) -> str:
+    """A parameter's name, unless it is one TVM made up (``lv3``, ``B``, ``param_0``): then what
+    it is by position (the call site's comment names the model's tensor bound to it)."""
+    if re.fullmatch(r"lv\d*", name):
+        return f"input{index}"
+    if re.fullmatch(r"[A-Z]|param_\d+", name):
+        return f"constant{index}"
+    return name
 
 
 def _is_zero(e) -> bool:
