@@ -29,6 +29,14 @@
 #define STM32DVFS_NN_DSP 0
 #endif
 
+/* The multiply-accumulate blocks written in inline assembly take 13 or 14 registers: only when
+ * optimising (at -O0 the frame pointer holds one); otherwise their C twins run. */
+#if STM32DVFS_NN_DSP && defined(__OPTIMIZE__)
+#define STM32DVFS_NN_ASM 1
+#else
+#define STM32DVFS_NN_ASM 0
+#endif
+
 /** Four bytes from any address, as one word (an unaligned LDR on Cortex-M4/M7). */
 STM32DVFS_NN_INLINE uint32_t stm32dvfs_nn_read_u32(const void* p)
 {

@@ -47,3 +47,35 @@ def test_float_constants_round_trip(tmp_path):
     subprocess.run(["gcc", *CFLAGS, str(src), "-o", str(exe)], check=True)
     out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
     assert [int(u) for u in out] == values.view(np.uint32).tolist()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["kws_dscnn", "vww_mobilenet", "ic_resnet8", "mcunet_ir"])
+def test_every_decoupled_tile_offered_compiles_for_cortex_m4_and_m7(name, tmp_path, tool):
+    """The micro-kernels are specialised per layer (inline assembly included): every tile size the
+    optimizer may pick, and the plain kernels, must compile for both cores at -O2 and -Os."""
+    import tvm
+
+    import tvm_stm32dvfs
+    from tvm_stm32dvfs import dae
+    from tvm_stm32dvfs.models.zoo import ZOO
+
+    cc = tool("arm-none-eabi-gcc")
+    mod, _ = tvm_stm32dvfs.from_onnx(ZOO[name].int8_path)
+    fused = tvm_stm32dvfs.transform.stm32dvfs_pipeline(dae=False)(mod)
+    options = {gv.name_hint: dae.tile_options(dae.kernel_shape(f)) + dae.tile_options(dae.kernel_shape(f), dma=True)
+               for gv, f in fused.functions_items()
+               if isinstance(f, tvm.tirx.PrimFunc) and dae.kernel_shape(f) is not None}
+    builds = [tvm_stm32dvfs.build(mod, dae=False)]
+    for k in range(max(len(o) for o in options.values())):
+        builds.append(tvm_stm32dvfs.build(mod, granularity={n: o[min(k, len(o) - 1)].granularity
+                                                            for n, o in options.items()}))
+    for i, compiled in enumerate(builds):
+        out = tmp_path / str(i)
+        compiled.export_c(out)
+        for core in (["-mcpu=cortex-m7", "-mfpu=fpv5-sp-d16"], ["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16"]):
+            for level in ("-O2", "-Os"):
+                proc = subprocess.run([cc, *core, "-mthumb", "-mfloat-abi=hard", level, "-std=c11", "-Wall", "-Wextra",
+                                       "-Werror", "-I", str(out), "-c", str(out / "kernels.c"), "-o",
+                                       str(out / "kernels.o")], capture_output=True, text=True)
+                assert proc.returncode == 0, (i, core, level, proc.stderr[-2000:])
