@@ -19,8 +19,11 @@
 #include "stm32dvfs_qnn.h"
 
 /* Helpers and micro-kernels are always inlined: a generated kernel calls them with constant
- * shapes, and an out-of-line call would both cost the call and hide those constants. */
+ * shapes, and an out-of-line call would both cost the call and hide those constants. A build
+ * that checks behaviour rather than speed (the sanitized host harness) may define it away. */
+#ifndef STM32DVFS_NN_INLINE
 #define STM32DVFS_NN_INLINE static inline __attribute__((always_inline))
+#endif
 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tvm_stm32dvfs.evaluate.emulator import CORE_FLAGS, Emulator, MemoryMap
+from tvm_stm32dvfs.evaluate.host import SANITIZE
 from tvm_stm32dvfs.qnn import microkernels as mk
 from tvm_stm32dvfs.qnn.requant import accumulator_bounds, fast_requant_exact, quantize_multipliers, requantize
 from tvm_stm32dvfs.resources import data_dir
@@ -164,8 +165,8 @@ def _variants(count: int, out_bytes: int) -> dict:
 def run_host(source: str, count: int, out_bytes: int, work: Path) -> list[np.ndarray]:
     (work / "case.c").write_text(source + HOST_MAIN.format(**_variants(count, out_bytes)))
     exe = work / "case"
-    subprocess.run(["gcc", "-O1", "-std=c11", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
-                    "-fno-sanitize-recover=all", "-I", str(RUNTIME / "include"), str(work / "case.c"), *SOURCES,
+    subprocess.run(["gcc", "-O1", "-std=c11", "-Wall", "-Wextra", "-Werror", *SANITIZE,
+                    "-I", str(RUNTIME / "include"), str(work / "case.c"), *SOURCES,
                     "-o", str(exe), "-lm"], check=True, capture_output=True)
     out = subprocess.run([str(exe)], capture_output=True, check=True).stdout
     return [np.frombuffer(out[i * out_bytes:(i + 1) * out_bytes], np.int8) for i in range(count)]
