@@ -513,7 +513,7 @@ def _pareto_survivors(end: np.ndarray, t: np.ndarray, adjusted: np.ndarray) -> n
 
 
 #: time buckets of the completion bound (:func:`_completion_bounds`) over the budget
-COMPLETION_BUCKETS = 20000
+COMPLETION_BUCKETS = 4000
 
 
 def _completion_bounds(problem: PlanProblem, graph: _Graph, buckets: int = COMPLETION_BUCKETS):
