@@ -166,6 +166,13 @@ def _least_idle_energy(problem: PlanProblem) -> float:
     return min((p * (max(least_slack, w) - w) / 1000 + ew for p, w, ew in _idle_options(problem)), default=0.0)
 
 
+def _idle_floor(problem: PlanProblem) -> float:
+    """What the idle line adds to a completion bound besides ``-slope x (t + T + R)``:
+    ``slope x period + offset``, the offset capped at 0 (an empty slack costs nothing)."""
+    slope, offset = _idle_line(problem)
+    return slope * problem.period + min(offset, 0.0)
+
+
 def _idle_line(problem: PlanProblem) -> tuple[float, float]:
     """(slope uJ/us, offset uJ) of a line under every idle option's energy as a function of the
     slack: the lowest idle power, and min over options of wake-up energy - power x wake-up time."""
@@ -517,15 +524,16 @@ COMPLETION_BUCKETS = 4000
 
 
 def _completion_bounds(problem: PlanProblem, graph: _Graph, buckets: int = COMPLETION_BUCKETS):
-    """A lower bound of finishing a plan, by latency left: ``(width_us, after)`` where
+    """A lower bound of finishing a plan, by latency left: ``(width_us, after, whole)`` where
     ``after[i][s, b]`` bounds ``E - slope x (T + R)`` over every way to run the layers after
     layer ``i`` from state ``s`` and switch back to the initial state (busy energy E, latency T,
     return switch time R; slope: the lowest idle power, so ``slope x slack + offset`` with
     slack = period - t - T - R is under every idle option) whose latency T fits in ``b``
     buckets of ``width_us``. Each switch and candidate time is rounded down to buckets
     separately, so a completion that fits in ``b x width_us`` fits in ``b`` buckets: the bound
-    holds for exact times. A backward DP over (layer, state, buckets); it knows the latency left,
-    which the Lagrangian bounds price only on average."""
+    holds for exact times; ``whole[s, b]`` is the same bound for the whole plan from state ``s``.
+    A backward DP over (layer, state, buckets); it knows the latency left, which the Lagrangian
+    bounds price only on average."""
     slope, _ = _idle_line(problem)
     n = len(graph.states)
     width = problem.budget_us / buckets
@@ -568,8 +576,9 @@ def _cheaper_plans(problem: PlanProblem, graph: _Graph, upper_bound_uj: float, l
     power, what the time A saves may cost; see :func:`prune`); a label goes when its fastest
     completion is over budget or a Lagrangian bound of its completions at ``lam`` (either idle
     bound of :func:`_pricings`) or the completion bound (``completion``, from
-    :func:`_completion_bounds`, at the latency the label leaves) reaches it. Labels are extended by a layer's candidates
-    a chunk at a time, so memory follows the labels kept, not labels x candidates."""
+    :func:`_completion_bounds`, at the latency the label leaves) reaches it. Labels are
+    extended by a layer's candidates a chunk at a time, so memory follows the labels kept, not
+    labels x candidates."""
     budget = problem.budget_us
     power = problem.max_idle_power_mw() / 1000.0
     _, fastest_rest = _min_over_paths(graph, 1.0, 0.0)
@@ -577,8 +586,8 @@ def _cheaper_plans(problem: PlanProblem, graph: _Graph, upper_bound_uj: float, l
               for pricing in _pricings(problem, lam)]
     limit = upper_bound_uj - 1e-9 * max(1.0, abs(upper_bound_uj)) if math.isfinite(upper_bound_uj) else math.inf
     width, after, _ = completion or _completion_bounds(problem, graph)
-    slope, offset = _idle_line(problem)
-    idle_floor = slope * problem.period + min(offset, 0.0)
+    slope, _ = _idle_line(problem)
+    idle_floor = _idle_floor(problem)
     state = np.array([graph.initial])
     latency = np.zeros(1)
     energy = np.zeros(1)
@@ -653,8 +662,7 @@ def solve_exact(problem: PlanProblem, incumbent: Solution | None = None,
     graph = _graph(problem)
     lam, lower = best_multiplier(problem, graph)
     completion = _completion_bounds(problem, graph)
-    slope, offset = _idle_line(problem)
-    lower = max(lower, float(completion[2][graph.initial, -1]) + slope * problem.period + min(offset, 0.0))
+    lower = max(lower, float(completion[2][graph.initial, -1]) + _idle_floor(problem))
     gap = max(1e-4 * abs(lower), 1e-6)
     try:
         while True:
