@@ -7,14 +7,17 @@ exit status 2 (no traceback); anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import functools
+import os
 import sys
+import tempfile
+import warnings
 from pathlib import Path
 from typing import Callable, Optional
 
 import typer
 from rich.console import Console
 
-from .errors import Stm32DvfsError
+from .errors import Stm32DvfsError, Stm32DvfsWarning
 
 app = typer.Typer(
     add_completion=False,
@@ -27,16 +30,36 @@ console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 
 
+def _note(message, category, filename, lineno, file=None, line=None) -> None:
+    """Our warnings as one ``note:`` line each; other libraries' warnings are not for the user."""
+    if issubclass(category, Stm32DvfsWarning):
+        err_console.print(f"note: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
 def _one_line_errors(func: Callable) -> Callable:
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except Stm32DvfsError as exc:
-            err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = _note
+            try:
+                return func(*args, **kwargs)
+            except Stm32DvfsError as exc:
+                err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+                raise typer.Exit(2) from None
 
     return wrapper
+
+
+MODEL_HELP = "ONNX model file (float, or int8 QDQ / QOperator)"
+SHAPE_HELP = "NAME:1x3x32x32, the static shape of an input with dynamic dimensions (repeatable)"
+
+
+def _load(model: Path, shape: Optional[list[str]] = None):
+    """``(mod, params)`` of a model file, whatever its format, with the ``--shape`` given."""
+    from . import load_model
+
+    return load_model(model, shape=_parse_shape(shape))
 
 
 def _parse_shape(shape: Optional[list[str]]) -> Optional[dict[str, list[int]]]:
@@ -63,10 +86,10 @@ def _parse_shape(shape: Optional[list[str]]) -> Optional[dict[str, list[int]]]:
 @app.command("compile")
 @_one_line_errors
 def compile_cmd(
-    model: Path = typer.Argument(..., help="ONNX model file"),
+    model: Path = typer.Argument(..., help=MODEL_HELP),
     output: Path = typer.Option(..., "-o", "--output", help="directory for the firmware project (CMake)"),
     board: str = typer.Option("stm32f746g-disco", "--board", help="target board"),
-    shape: Optional[list[str]] = typer.Option(None, "--shape", help="NAME:1x3x32x32 for dynamic inputs"),
+    shape: Optional[list[str]] = typer.Option(None, "--shape", help=SHAPE_HELP),
     quantize: Optional[Path] = typer.Option(None, "--quantize", help="calibration .npz: quantize the float model to int8 first"),
     dae: bool = typer.Option(True, "--dae/--no-dae", help="decoupled access-execute tiles (--no-dae: plain kernels)"),
 ) -> None:
@@ -79,7 +102,7 @@ def compile_cmd(
         from .frontend.quantize import quantize as quantize_model
 
         source = quantize_model(model, quantize)
-    mod, params = from_onnx(source, shape=_parse_shape(shape))
+    mod, params = _load(source, shape) if quantize is None else from_onnx(source, shape=_parse_shape(shape))
     compiled = build(mod, target=f"stm32dvfs-{board}", params=params, dae=dae, model_name=model.stem)
     compiled.export_project(output)
     console.print(layer_table(compiled, title=f"{model.name} on {board}"))
@@ -92,21 +115,36 @@ def compile_cmd(
 @app.command("validate")
 @_one_line_errors
 def validate_cmd(
-    model: Path = typer.Argument(..., help="ONNX model file"),
-    inputs: int = typer.Option(10, "--inputs", min=1, help="number of random inputs"),
+    model: Path = typer.Argument(..., help=MODEL_HELP),
+    inputs: int = typer.Option(10, "--inputs", min=1, help="number of random inputs (full range: int8 uniform, "
+                               "floats over the input quantizer's range)"),
+    inputs_file: Optional[Path] = typer.Option(None, "--inputs-file", help=".npz of real inputs, one array per "
+                                               "model input (by name), N x the input's shape"),
     seed: int = typer.Option(0, "--seed", help="random seed of the inputs"),
     board: str = typer.Option("stm32f746g-disco", "--board", help="target board"),
-    shape: Optional[list[str]] = typer.Option(None, "--shape", help="NAME:1x3x32x32 for dynamic inputs"),
+    shape: Optional[list[str]] = typer.Option(None, "--shape", help=SHAPE_HELP),
     emulate: bool = typer.Option(False, "--emulate", help="also run the cross-compiled firmware in the emulator"),
+    dae: bool = typer.Option(True, "--dae/--no-dae", help="decoupled access-execute tiles (--no-dae: plain kernels)"),
 ) -> None:
-    """Run the generated C on the host against onnxruntime on random inputs."""
-    from . import build, from_onnx
-    from .evaluate.validate import emulation_table, validate_against_onnxruntime, validate_emulation, validation_table
+    """Run the generated C on the host against the model's exact semantics and onnxruntime."""
+    from rich.progress import Progress
 
-    mod, params = from_onnx(model, shape=_parse_shape(shape))
-    compiled = build(mod, target=f"stm32dvfs-{board}", params=params)
-    report = validate_against_onnxruntime(compiled, model, n_inputs=inputs, seed=seed)
-    console.print(validation_table(report, title=f"{model.name}: host C vs onnxruntime"))
+    from . import build
+    from .evaluate.validate import emulation_table, validate, validate_emulation, validation_table
+
+    mod, params = _load(model, shape)
+    compiled = build(mod, target=f"stm32dvfs-{board}", params=params, dae=dae, model_name=model.stem)
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task("host C, exact reference, onnxruntime", total=None)
+        report = validate(compiled, model, n_inputs=inputs, seed=seed, inputs_file=inputs_file,
+                          progress=lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(validation_table(report, title=f"{model.name}: host C vs the exact semantics and onnxruntime"))
+    if report.bit_exact:
+        console.print("bit-exact: every output value equals the exact semantics")
+    else:
+        worst = max(o.exact.max_abs_error for o in report.outputs)
+        console.print(f"differs from the exact semantics by up to {worst:.3g}: expected only where the model "
+                      "computes in float (float32 here, float64 in the reference)")
     if emulate:
         console.print(emulation_table(validate_emulation(compiled, n_inputs=inputs, seed=seed),
                                       title=f"{model.name}: emulated Cortex-M vs host C"))
@@ -115,12 +153,13 @@ def validate_cmd(
 @app.command("profile")
 @_one_line_errors
 def profile_cmd(
-    model: Path = typer.Argument(..., help="ONNX model file (float or int8 QDQ)"),
+    model: Path = typer.Argument(..., help=MODEL_HELP),
     board: str = typer.Option("stm32f746g-disco", "--board", help="target board"),
     board_file: Optional[Path] = typer.Option(None, "--board-file", help="your own board TOML"),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="write the profile as CSV"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="write the profile as JSON"),
     granularities: int = typer.Option(3, "--granularities", min=1, help="tile options per layer"),
+    shape: Optional[list[str]] = typer.Option(None, "--shape", help=SHAPE_HELP),
     no_cache: bool = typer.Option(False, "--no-cache", help="recompute even if a cached profile exists"),
     cycle_model: Optional[Path] = typer.Option(None, "--cycle-model", help="calibrated cycle model (from "
                                                "stm32dvfs calibrate) instead of the bundled one"),
@@ -128,12 +167,12 @@ def profile_cmd(
     """Emulate MODEL at every DAE granularity and cost each layer/phase at every candidate clock state."""
     from rich.progress import Progress
 
-    from . import build, from_onnx
+    from . import build
     from .boards import load
     from .profile import profile
 
     b = load(board_file) if board_file is not None else load(board)
-    mod, params = from_onnx(model)
+    mod, params = _load(model, shape)
     compiled = build(mod, target=f"stm32dvfs-{b.name}" if board_file is None else "stm32dvfs", params=params,
                      model_name=model.stem)
     with Progress(console=err_console, transient=True) as bar:
@@ -155,7 +194,7 @@ def profile_cmd(
 @app.command("plan")
 @_one_line_errors
 def plan_cmd(
-    model: Path = typer.Argument(..., help="ONNX model file (float or int8 QDQ)"),
+    model: Path = typer.Argument(..., help=MODEL_HELP),
     latency_ms: float = typer.Option(..., "--latency-ms", help="latency budget of one inference (ms); with "
                                      "--pareto the loosest budget of the sweep"),
     board: str = typer.Option("stm32f746g-disco", "--board", help="target board"),
@@ -167,9 +206,10 @@ def plan_cmd(
     plot: Optional[Path] = typer.Option(None, "--plot", help="with --pareto: save the front as an image"),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the planned firmware project here"),
     granularities: int = typer.Option(3, "--granularities", min=1, help="DAE tile options per layer"),
+    shape: Optional[list[str]] = typer.Option(None, "--shape", help=SHAPE_HELP),
 ) -> None:
     """Choose the clock state of every layer phase for minimum energy within a latency budget."""
-    from . import build, from_onnx
+    from . import build
     from .optimize.plan import METHODS
     from .report import pareto_table, plan_table, plot_pareto
 
@@ -177,7 +217,7 @@ def plan_cmd(
         raise Stm32DvfsError(f"unknown --method {method!r}: use dp, exact, z3 or greedy")
     if plot is not None and pareto is None:
         raise Stm32DvfsError("--plot draws the Pareto front: add --pareto N")
-    mod, params = from_onnx(model)
+    mod, params = _load(model, shape)
     if pareto is None:
         with console.status("profiling in the emulator and solving"):
             compiled = build(mod, target=f"stm32dvfs-{board}", params=params, model_name=model.stem,
@@ -223,23 +263,24 @@ def plan_cmd(
 def calibrate_cmd(
     measured: Path = typer.Argument(..., help="CSV of cycles measured per layer and phase "
                                     "(layer,phase,hz,wait_states,cycles), e.g. from the profiling firmware"),
-    model: Path = typer.Option(..., "--model", help="the ONNX model the measurements ran"),
+    model: Path = typer.Option(..., "--model", help="the model the measurements ran (.onnx or .tflite)"),
     board: str = typer.Option("stm32f746g-disco", "--board", help="board the measurements come from"),
     dae: bool = typer.Option(True, "--dae/--no-dae", help="how the measured firmware was compiled"),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the fitted cycle model (TOML) "
                                           "for profile --cycle-model"),
+    shape: Optional[list[str]] = typer.Option(None, "--shape", help=SHAPE_HELP),
 ) -> None:
     """Fit the cycle model's CPIs and flash miss cost to cycles measured on a real board."""
     from rich.table import Table
 
-    from . import build, from_onnx
+    from . import build
     from .boards import load
     from .evaluate.calibrate import calibrate, read_measurements, write_cycle_model
     from .evaluate.cycles import load_cycle_model
 
     rows = read_measurements(measured)
     b = load(board)
-    mod, params = from_onnx(model)
+    mod, params = _load(model, shape)
     compiled = build(mod, target=f"stm32dvfs-{b.name}", params=params, model_name=model.stem, dae=dae)
     with console.status("emulating the model for its instruction counts"):
         fitted, before, after = calibrate(compiled, b, rows)
@@ -286,7 +327,7 @@ def clocks_cmd(
 @app.command("evaluate")
 @_one_line_errors
 def evaluate_cmd(
-    model: Optional[Path] = typer.Argument(None, help="ONNX model file (float or int8 QDQ); omit with --all"),
+    model: Optional[Path] = typer.Argument(None, help=MODEL_HELP + "; omit with --all"),
     board: str = typer.Option("stm32f746g-disco", "--board", help="target board"),
     all_: bool = typer.Option(False, "--all", help="every bundled int8 model on every board"),
     qos: int = typer.Option(8, "--qos", min=2, help="QoS levels: budgets from the fastest achievable latency to "
@@ -303,11 +344,12 @@ def evaluate_cmd(
                                      "the power coefficients perturbed by +-20%"),
     emulate: bool = typer.Option(True, "--emulate/--predict", help="run every plan's firmware in the emulator "
                                  "(--predict: report the optimizer's predictions only)"),
+    shape: Optional[list[str]] = typer.Option(None, "--shape", help=SHAPE_HELP),
 ) -> None:
     """Energy per period of TinyEngine-style deployment and of DVFS policies, per QoS level."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from . import build, from_onnx
+    from . import build
     from .boards import known_boards, load
     from .evaluate.energy import board_summaries, evaluate_policies, write_csv, write_json
     from .evaluate.energy import sensitivity as sensitivity_rows
@@ -320,6 +362,8 @@ def evaluate_cmd(
         raise Stm32DvfsError(f"unknown --format {plot_format!r}: use png or svg")
     if all_ == (model is not None):
         raise Stm32DvfsError("give a MODEL or --all (every bundled int8 model on every board), not both")
+    if all_ and shape:
+        raise Stm32DvfsError("--shape applies to a MODEL, not to --all (the bundled models have static shapes)")
     if all_:
         from .models.zoo import ZOO
 
@@ -334,7 +378,7 @@ def evaluate_cmd(
         for path, board_name in work:
             b = load(board_name)
             progress.update(task, description=f"{path.stem} on {board_name}: profiling in the emulator")
-            mod, params = from_onnx(path)
+            mod, params = _load(path, shape)
             compiled = build(mod, target=f"stm32dvfs-{board_name}", params=params, model_name=path.stem)
             measured = profile(compiled, b)
             found = evaluate_policies(compiled, b, measured, levels=qos, method=method, emulate_runs=emulate,
@@ -375,7 +419,32 @@ def _timeline_row(rows):
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    TVM's C++ log lines (``Warning: BlockBuilder destroyed with remaining blocks!`` after an
+    import error, pass warnings) go to file descriptor 2 and are not for the user: they are sent to
+    a temporary file, unless STM32DVFS_TVM_LOG=1, while Python's stderr (our one-line errors,
+    progress, a bug's traceback) keeps the terminal.
+    """
+    if os.environ.get("STM32DVFS_TVM_LOG") == "1":
+        return _run(argv)
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    saved_stderr = sys.stderr
+    with tempfile.TemporaryFile() as tvm_log:
+        os.dup2(tvm_log.fileno(), 2)
+        sys.stderr = os.fdopen(os.dup(terminal), "w", buffering=1)
+        try:
+            return _run(argv)
+        finally:
+            sys.stderr.flush()
+            sys.stderr.close()
+            os.dup2(terminal, 2)
+            os.close(terminal)
+            sys.stderr = saved_stderr
+
+
+def _run(argv: Optional[list[str]]) -> int:
     try:
         app(args=argv, standalone_mode=True)
     except SystemExit as exc:

@@ -47,8 +47,14 @@ class ToolchainError(Stm32DvfsError):
     """An external tool the step needs (gcc, arm-none-eabi-gcc, qemu) is missing or failed."""
 
 
+class Stm32DvfsWarning(UserWarning):
+    """Something the user should know about a choice made for them (one line; the command line
+    prints it as ``note: ...``), e.g. the batch size of a model with a dynamic batch dimension."""
+
+
 __all__ = [
     "Stm32DvfsError",
+    "Stm32DvfsWarning",
     "ModelFormatError",
     "UnsupportedOperatorError",
     "DynamicShapeError",

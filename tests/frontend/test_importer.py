@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import tvm_stm32dvfs
-from tvm_stm32dvfs.errors import DynamicShapeError, ModelFormatError, Stm32DvfsError, UnsupportedOperatorError
+from tvm_stm32dvfs.errors import (DynamicShapeError, ModelFormatError, Stm32DvfsError, Stm32DvfsWarning,
+                                  UnsupportedOperatorError)
 from tvm_stm32dvfs.models.zoo import ZOO
 
 
@@ -73,20 +76,32 @@ def test_every_unsupported_operator_in_one_error():
 
 
 def test_dynamic_shape_says_how_to_fix():
-    m = _relu_model(["batch", 4])
-    with pytest.raises(DynamicShapeError, match=r"dynamic dimension 'batch'.*shape="):
+    m = _relu_model([2, "width"])
+    with pytest.raises(DynamicShapeError, match=r"dynamic dimension 'width'.*shape="):
         tvm_stm32dvfs.from_onnx(m)
     mod, _ = tvm_stm32dvfs.from_onnx(m, shape={"x": [2, 4]})
     compiled = tvm_stm32dvfs.build(mod)
     assert compiled.inputs[0].shape == (2, 4)
 
 
+def test_dynamic_batch_is_one_and_said_in_one_line():
+    m = _relu_model(["unk__232", 4])
+    with pytest.warns(Stm32DvfsWarning, match=r"dynamic batch dimension 'unk__232': compiled for batch 1") as seen:
+        mod, _ = tvm_stm32dvfs.from_onnx(m)
+    assert len(seen) == 1 and "\n" not in str(seen[0].message)
+    assert tvm_stm32dvfs.build(mod).inputs[0].shape == (1, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an explicit shape says nothing
+        mod, _ = tvm_stm32dvfs.from_onnx(m, shape=[3, 4])
+    assert tvm_stm32dvfs.build(mod).outputs[0].shape == (3, 4)
+
+
 def test_shape_list_for_single_input_and_conflicts():
-    m = _relu_model(["n", 4])
+    m = _relu_model([3, "n"])
     mod, _ = tvm_stm32dvfs.from_onnx(m, shape=[3, 4])
     assert tvm_stm32dvfs.build(mod).outputs[0].shape == (3, 4)
     with pytest.raises(DynamicShapeError, match="fixed by the model"):
-        tvm_stm32dvfs.from_onnx(m, shape=[3, 5])
+        tvm_stm32dvfs.from_onnx(m, shape=[2, 4])
     with pytest.raises(DynamicShapeError, match="not an input"):
         tvm_stm32dvfs.from_onnx(m, shape={"z": [1, 4]})
 

@@ -177,3 +177,48 @@ def test_int8_max_pool_is_exact():
     expected = xq.reshape(1, 4, 4, 2, 4, 2).max(axis=(3, 5)) - 3 - 5
     got = np.rint(compiled.run_host(x, sanitize=True) / 0.05) - 5
     np.testing.assert_array_equal(got, expected)
+
+
+def _converter_dense(relu: bool, bias_first: bool) -> onnx.ModelProto:
+    """A fully connected layer as tf2onnx writes it: int8 in and out, DequantizeLinear ->
+    MatMul -> Add(DequantizeLinear(int32 bias)) [-> Relu] -> QuantizeLinear."""
+    rng = np.random.default_rng(3)
+    sx, sw, so = 0.05, rng.uniform(0.002, 0.01, 8).astype(np.float32), 0.07
+    inits = [
+        numpy_helper.from_array(rng.integers(-127, 128, (16, 8), dtype=np.int8), "w"),
+        numpy_helper.from_array(sw, "sw"), numpy_helper.from_array(np.zeros(8, np.int8), "zw"),
+        numpy_helper.from_array(rng.integers(-3000, 3000, 8).astype(np.int32), "b"),
+        numpy_helper.from_array((np.float32(sx) * sw).astype(np.float32), "sb"),
+        numpy_helper.from_array(np.zeros(8, np.int32), "zb"),
+        numpy_helper.from_array(np.array(sx, np.float32), "sx"), numpy_helper.from_array(np.array(3, np.int8), "zx"),
+        numpy_helper.from_array(np.array(so, np.float32), "so"), numpy_helper.from_array(np.array(-5, np.int8), "zo"),
+    ]
+    add_inputs = ["bd", "mm"] if bias_first else ["mm", "bd"]
+    nodes = [
+        helper.make_node("DequantizeLinear", ["x", "sx", "zx"], ["xd"]),
+        helper.make_node("DequantizeLinear", ["w", "sw", "zw"], ["wd"], axis=1),
+        helper.make_node("DequantizeLinear", ["b", "sb", "zb"], ["bd"], axis=0),
+        helper.make_node("MatMul", ["xd", "wd"], ["mm"], name="dense/MatMul"),
+        helper.make_node("Add", add_inputs, ["biased"], name="dense/BiasAdd"),
+    ]
+    if relu:
+        nodes.append(helper.make_node("Relu", ["biased"], ["act"], name="dense/Relu"))
+    nodes.append(helper.make_node("QuantizeLinear", ["act" if relu else "biased", "so", "zo"], ["y"]))
+    g = helper.make_graph(nodes, "dense", [helper.make_tensor_value_info("x", TensorProto.INT8, ["unk__1", 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.INT8, ["unk__1", 8])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("relu,bias_first", [(False, False), (True, False), (True, True)])
+def test_matmul_with_a_bias_add_is_one_int8_dense_layer(relu, bias_first, tmp_path):
+    from tvm_stm32dvfs.evaluate.validate import validate
+
+    path = tmp_path / "dense.onnx"
+    onnx.save(_converter_dense(relu, bias_first), path)
+    with pytest.warns(tvm_stm32dvfs.errors.Stm32DvfsWarning, match="dynamic batch"):
+        mod, params = tvm_stm32dvfs.from_onnx(path)
+    compiled = tvm_stm32dvfs.build(mod, params=params, dae=False)
+    assert [layer.op for layer in compiled.layers] == ["dense"], compiled.layers
+    assert compiled.inputs[0].dtype == "int8" and compiled.outputs[0].dtype == "int8"
+    report = validate(compiled, path, n_inputs=20, seed=4, sanitize=True)
+    assert report.bit_exact, report

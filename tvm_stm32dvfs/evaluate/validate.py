@@ -1,7 +1,17 @@
-"""``validate``: the generated C against onnxruntime on random inputs.
+"""``validate``: the generated C against the model's exact semantics, and against onnxruntime.
 
-The figures are those ST's ``stedgeai validate`` reports per output: maximum and mean absolute
-error, cosine similarity and top-1 (argmax) agreement.
+Inputs span what the model accepts: an int8 input is drawn uniformly over all 256 values, a float
+input that the model quantizes uniformly over its quantizer's range (one LSB beyond each end,
+so saturation is exercised), another float input standard-normal; or real inputs from an .npz.
+
+The reference is the model's exact semantics: ONNX's own reference evaluator in float64, every
+float constant widened, so a QDQ model's dequantize, operator and quantize round only where ONNX
+says so — the semantics the int8 kernels compute. The quantization of a float graph input stays
+in float32, as ONNX defines it for a float32 input. onnxruntime evaluates the same model in
+float32 and can round a value near a tie the other way (then a residual add, a dense layer or
+the softmax carries the difference on); its distance is reported beside the exact one. The
+figures per output are those ST's ``stedgeai validate`` reports: maximum and mean absolute error,
+cosine similarity and top-1 (argmax) agreement, and here the share of identical values.
 """
 
 from __future__ import annotations
@@ -12,66 +22,214 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
-from ..errors import ToolchainError
+from ..errors import InputMismatchError, ModelFormatError, ToolchainError
+from ..frontend.importer import _graph_inputs
+
+
+@dataclass(frozen=True)
+class Distance:
+    """How far the generated C's output is from one reference, over every input."""
+
+    max_abs_error: float
+    mean_abs_error: float
+    identical: float  # share of output values equal to the reference
+    cosine: float  # smallest over the inputs
+    argmax_agreement: float  # share of inputs whose argmax matches
 
 
 @dataclass(frozen=True)
 class OutputReport:
     name: str
-    max_abs_error: float
-    mean_abs_error: float
-    cosine: float
-    argmax_agreement: float  # fraction of inputs whose argmax matches
+    exact: Distance  # against the exact (float64) semantics of the model
+    onnxruntime: Distance
 
 
 @dataclass(frozen=True)
 class ValidationReport:
     n_inputs: int
+    inputs: str  # where the inputs come from
     outputs: tuple[OutputReport, ...]
+
+    @property
+    def bit_exact(self) -> bool:
+        return all(o.exact.identical == 1.0 for o in self.outputs)
+
+
+def _input_quantizers(model) -> dict[str, tuple[float, int]]:
+    """Scale and zero point of the int8 QuantizeLinear that reads each float graph input."""
+    from onnx import numpy_helper
+
+    consts = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    found: dict[str, tuple[float, int]] = {}
+    for node in model.graph.node:
+        if node.op_type == "QuantizeLinear" and node.input[0] in {i.name for i in model.graph.input}:
+            scale = consts.get(node.input[1])
+            zp = consts.get(node.input[2]) if len(node.input) > 2 and node.input[2] else np.zeros((), np.uint8)
+            if scale is not None and zp is not None and scale.size == 1 and zp.dtype == np.int8:
+                found[node.input[0]] = (float(scale.reshape(-1)[0]), int(zp.reshape(-1)[0]))
+    return found
+
+
+def full_range_inputs(compiled, model, n: int, seed: int) -> list[dict[str, np.ndarray]]:
+    """``n`` seeded inputs over the whole range the model accepts (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    quantizers = _input_quantizers(model)
+    onnx_names = [i.name for i in _graph_inputs(model)]
+    feeds = []
+    for _ in range(n):
+        feed = {}
+        for onnx_name, t in zip(onnx_names, compiled.inputs):
+            if t.dtype == "int8":
+                feed[t.name] = rng.integers(-128, 128, size=t.shape, dtype=np.int8)
+            elif onnx_name in quantizers:
+                scale, zp = quantizers[onnx_name]
+                feed[t.name] = rng.uniform((-129 - zp) * scale, (128 - zp) * scale, size=t.shape).astype(t.dtype)
+            else:
+                feed[t.name] = rng.standard_normal(t.shape).astype(t.dtype)
+        feeds.append(feed)
+    return feeds
 
 
 def random_inputs(compiled, n: int, seed: int) -> list[dict[str, np.ndarray]]:
-    """``n`` seeded standard-normal inputs of the model's shapes."""
+    """``n`` seeded inputs of the model's shapes: int8 uniform over its range, float standard-normal."""
     rng = np.random.default_rng(seed)
     return [
-        {t.name: rng.standard_normal(t.shape).astype(t.dtype) for t in compiled.inputs} for _ in range(n)
+        {t.name: (rng.integers(-128, 128, size=t.shape, dtype=np.int8) if t.dtype == "int8"
+                  else rng.standard_normal(t.shape).astype(t.dtype)) for t in compiled.inputs}
+        for _ in range(n)
     ]
 
 
-def validate_against_onnxruntime(compiled, model_path: Path | str, n_inputs: int = 10, seed: int = 0,
-                                 sanitize: bool = False) -> ValidationReport:
+def inputs_from_file(compiled, model, path: Path | str) -> list[dict[str, np.ndarray]]:
+    """Inputs from an .npz: one array per model input, by its ONNX name (any name for a model of
+    one input), of the input's shape, or with a leading axis of samples (for a batch-1 model, the
+    batch axis may hold them)."""
+    path = Path(path)
+    try:
+        data = np.load(path)
+        arrays = {k: data[k] for k in data.files}
+    except Exception as exc:
+        raise ModelFormatError(f"{path} is not a readable .npz of inputs ({type(exc).__name__}): write it with "
+                               "numpy.savez(path, input_name=array)") from None
+    onnx_names = [i.name for i in _graph_inputs(model)]
+    if len(onnx_names) == 1 and len(arrays) == 1:
+        arrays = {onnx_names[0]: next(iter(arrays.values()))}
+    missing = [n for n in onnx_names if n not in arrays]
+    if missing:
+        raise InputMismatchError(f"{path} has no array for input{'s' if len(missing) > 1 else ''} "
+                                 f"{', '.join(repr(m) for m in missing)} (it has {', '.join(sorted(arrays)) or 'none'})")
+    samples = None
+    per_input = {}
+    for onnx_name, t in zip(onnx_names, compiled.inputs):
+        a = arrays[onnx_name]
+        if tuple(a.shape) == tuple(t.shape):
+            a = a[None]
+        elif t.shape and t.shape[0] == 1 and tuple(a.shape[1:]) == tuple(t.shape[1:]):
+            a = a[:, None]  # samples along the batch axis of a batch-1 model
+        if tuple(a.shape[1:]) != tuple(t.shape):
+            raise InputMismatchError(f"{path}: '{onnx_name}' has shape {tuple(a.shape)}; the model takes "
+                                     f"{tuple(t.shape)} (or N x that for N samples)")
+        if a.dtype != np.dtype(t.dtype):
+            raise InputMismatchError(f"{path}: '{onnx_name}' is {a.dtype}; the model takes {t.dtype}")
+        if samples is not None and len(a) != samples:
+            raise InputMismatchError(f"{path}: the inputs have different numbers of samples")
+        samples = len(a)
+        per_input[t.name] = a
+    return [{k: v[i] for k, v in per_input.items()} for i in range(samples or 0)]
+
+
+def exact_reference(model):
+    """ONNX's reference evaluator on the model widened to float64 (see the module docstring)."""
+    import onnx
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    wide = onnx.ModelProto()
+    wide.CopyFrom(model)
+    graph_inputs = {i.name for i in wide.graph.input}
+    kept: dict[str, str] = {}
+    for node in wide.graph.node:  # the input's own quantization stays float32
+        if node.op_type == "QuantizeLinear" and node.input[0] in graph_inputs:
+            scale = node.input[1]
+            kept.setdefault(scale, f"{scale}__float32")
+            node.input[1] = kept[scale]
+    for init in list(wide.graph.initializer):
+        if init.name in kept:
+            copy = numpy_helper.from_array(numpy_helper.to_array(init), kept[init.name])
+            wide.graph.initializer.append(copy)
+    for init in wide.graph.initializer:
+        if init.data_type == onnx.TensorProto.FLOAT and not init.name.endswith("__float32"):
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float64), init.name))
+    for node in wide.graph.node:  # Constant nodes hold floats too
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value" and a.t.data_type == onnx.TensorProto.FLOAT:
+                    a.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(a.t).astype(np.float64), a.t.name))
+    for opset in wide.opset_import:
+        if opset.domain in ("", "ai.onnx"):
+            opset.version = max(opset.version, 21)  # the first opset whose reference Q/DQ exists
+    del wide.graph.value_info[:]
+    return ReferenceEvaluator(wide)
+
+
+def _distance(ours: list[np.ndarray], ref: list[np.ndarray]) -> Distance:
+    a = np.stack([o.astype(np.float64).reshape(-1) for o in ours])
+    b = np.stack([r.astype(np.float64).reshape(-1) for r in ref])
+    err = np.abs(a - b)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    cos = np.where(norms > 0, np.sum(a * b, axis=1) / np.where(norms > 0, norms, 1), 1.0)
+    agree = float(np.mean(np.argmax(a, axis=1) == np.argmax(b, axis=1)))
+    return Distance(float(err.max()), float(err.mean()), float(np.mean(err == 0)), float(cos.min()), agree)
+
+
+def validate(compiled, model_path: Path | str, n_inputs: int = 10, seed: int = 0,
+             inputs_file: Path | str | None = None, sanitize: bool = False, progress=None) -> ValidationReport:
+    """The host build of ``compiled`` against the exact semantics of ``model_path`` and onnxruntime."""
+    import onnx
+
     try:
         import onnxruntime as ort
     except ImportError:  # pragma: no cover - a pinned dependency
         raise ToolchainError("onnxruntime is not installed: pip install onnxruntime") from None
+    model = onnx.load(str(model_path))
+    if inputs_file is not None:
+        feeds = inputs_from_file(compiled, model, inputs_file)
+        source = f"{Path(inputs_file).name} ({len(feeds)} samples)"
+    else:
+        feeds = full_range_inputs(compiled, model, n_inputs, seed)
+        source = f"{n_inputs} full-range random inputs (seed {seed})"
     session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
-    ort_names = [i.name for i in session.get_inputs()]
-    ours: list[list[np.ndarray]] = []
-    refs: list[list[np.ndarray]] = []
-    for feed in random_inputs(compiled, n_inputs, seed):
+    exact = exact_reference(model)
+    onnx_names = [i.name for i in _graph_inputs(model)]
+    outputs = [o.name for o in model.graph.output]
+    ours, by_ort, by_exact = [], [], []
+    for k, feed in enumerate(feeds):
         got = compiled.run_host(feed, sanitize=sanitize)
         ours.append(got if isinstance(got, list) else [got])
-        # the compiled model's input names are C identifiers made from the ONNX names, in order
-        refs.append(session.run(None, dict(zip(ort_names, feed.values()))))
+        named = dict(zip(onnx_names, feed.values()))  # the C names follow the ONNX inputs in order
+        # the model's input shape may be dynamic (batch): the compiled shape is the one fed
+        by_ort.append(session.run(None, named))
+        by_exact.append(exact.run(outputs, named))
+        if progress is not None:
+            progress(k + 1, len(feeds))
     reports = []
-    for k, out in enumerate(compiled.outputs):
-        a = np.stack([o[k].astype(np.float64).reshape(-1) for o in ours])
-        b = np.stack([r[k].astype(np.float64).reshape(-1) for r in refs])
-        err = np.abs(a - b)
-        norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-        cos = np.where(norms > 0, np.sum(a * b, axis=1) / np.where(norms > 0, norms, 1), 1.0)
-        agree = float(np.mean(np.argmax(a, axis=1) == np.argmax(b, axis=1)))
-        reports.append(OutputReport(out.name, float(err.max()), float(err.mean()), float(cos.min()), agree))
-    return ValidationReport(n_inputs, tuple(reports))
+    for k, out in enumerate(outputs):
+        reports.append(OutputReport(out, _distance([o[k] for o in ours], [r[k] for r in by_exact]),
+                                    _distance([o[k] for o in ours], [r[k] for r in by_ort])))
+    return ValidationReport(len(feeds), source, tuple(reports))
 
 
 def validation_table(report: ValidationReport, title: str | None = None) -> Table:
-    table = Table(title=title)
-    for col in ("output", "max abs error", "mean abs error", "cosine (min)", f"argmax agreement (n={report.n_inputs})"):
-        table.add_column(col, justify="right" if col != "output" else "left")
+    table = Table(title=title, caption=f"inputs: {report.inputs}; exact: the model in float64 (ONNX reference "
+                                       "evaluator), the semantics the kernels compute")
+    columns = ("output", "reference", "identical", "max abs error", "mean abs error", "cosine (min)",
+               "argmax agreement")
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("output", "reference") else "right")
     for o in report.outputs:
-        table.add_row(o.name, f"{o.max_abs_error:.3g}", f"{o.mean_abs_error:.3g}", f"{o.cosine:.6f}",
-                      f"{o.argmax_agreement:.0%}")
+        for label, d in (("exact", o.exact), ("onnxruntime", o.onnxruntime)):
+            table.add_row(o.name if label == "exact" else "", label, f"{d.identical:.1%}", f"{d.max_abs_error:.3g}",
+                          f"{d.mean_abs_error:.3g}", f"{d.cosine:.6f}", f"{d.argmax_agreement:.0%}")
     return table
 
 

@@ -7,6 +7,7 @@ of what is supported), dynamic shapes (with the ``shape=`` fix), unsupported dat
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Mapping, Sequence, Union
 
@@ -15,7 +16,7 @@ import onnx
 import tvm
 from onnx import TensorProto
 
-from ..errors import DynamicShapeError, ModelFormatError, UnsupportedOperatorError
+from ..errors import DynamicShapeError, ModelFormatError, Stm32DvfsWarning, UnsupportedOperatorError
 
 #: ONNX operators (default domain) this release compiles, with float32 tensors.
 SUPPORTED_OPS = frozenset(
@@ -135,7 +136,15 @@ def resolve_input_shapes(
                 f"or --shape {inp.name}:1x3x32x32"
             )
         dims = []
-        for d in ttype.shape.dim:
+        for axis, d in enumerate(ttype.shape.dim):
+            if axis == 0 and not d.HasField("dim_value") and len(ttype.shape.dim) > 1:
+                # a converter's dynamic batch (tf2onnx writes 'unk__N', PyTorch 'batch_size')
+                warnings.warn(
+                    f"input '{inp.name}' has a dynamic batch dimension '{d.dim_param or '?'}': compiled for "
+                    f"batch 1 (shape={{'{inp.name}': [...]}} or --shape {inp.name}:... for another)",
+                    Stm32DvfsWarning, stacklevel=3)
+                dims.append(1)
+                continue
             if d.HasField("dim_value") and d.dim_value == 0:
                 raise UnsupportedOperatorError(
                     f"input '{inp.name}' has a zero-size dimension: empty tensors are not supported"
@@ -271,3 +280,17 @@ def param_keys(main) -> list[str]:
         seen[name] = k + 1
         keys.append(name if k == 0 else f"{name}#{k}")
     return keys
+
+
+def load_model(
+    path: Union[str, Path], shape: Mapping[str, Sequence[int]] | Sequence[int] | None = None
+) -> tuple[tvm.IRModule, dict[str, np.ndarray]]:
+    """``(mod, params)`` of a model file, by its format: ONNX (``.onnx``)."""
+    path = Path(path)
+    if path.suffix.lower() == ".tflite":
+        raise ModelFormatError(
+            f"{path}: TensorFlow Lite models are not imported yet; convert it to ONNX with "
+            f"`python -m tf2onnx.convert --tflite {path.name} --opset 17 --output {path.stem}.onnx` and compile that"
+        )
+    return from_onnx(path, shape=shape)
+

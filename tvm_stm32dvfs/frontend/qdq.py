@@ -31,6 +31,8 @@ from ..qnn.requant import (accumulator_bounds, fast_requant_exact, fraction_bits
 
 QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 _ACTIVATIONS = frozenset({"Relu", "Clip"})
+#: operators whose bias a converter may write as a separate Add of a constant
+_BIASED_OPS = frozenset({"MatMul", "Gemm", "Conv"})
 #: operators with an int8 kernel when they sit between DequantizeLinear and QuantizeLinear
 QUANTIZED_OPS = frozenset({
     "Conv", "Gemm", "MatMul", "Add", "Mul", "GlobalAveragePool", "AveragePool", "MaxPool",
@@ -85,6 +87,8 @@ class QdqImporter:
         self.lazy_dq: dict[str, tuple[str, float, int]] = {}  # DQ output -> (int8 tensor, scale, zp)
         self.const_dq: dict[str, ConstQ] = {}
         self.deferred: set[str] = set()  # names of nodes emitted at their QuantizeLinear
+        self.bias_adds: dict[str, tuple[onnx.NodeProto, str]] = {}  # bias Add -> (its op, the bias)
+        self.extra_bias: dict[str, str] = {}  # op -> the bias a following Add gives it
         self.bb = relax.BlockBuilder()
         self.name_hint = ""  # the model tensor the kernel being emitted computes
 
@@ -195,8 +199,34 @@ class QdqImporter:
             raise UnsupportedOperatorError(f"graph output '{name}' is not produced by any node")
         return self.float_input(name, producer)
 
+    def _is_constant(self, name: str) -> bool:
+        """An initializer, a Constant node's output, or a DequantizeLinear of an initializer."""
+        if name in self.init:
+            return True
+        producer = self.producer.get(name)
+        if producer is None:
+            return False
+        if producer.op_type == "Constant":
+            return True
+        return producer.op_type == "DequantizeLinear" and self._is_constant(producer.input[0])
+
+    def _find_bias_adds(self) -> None:
+        """``MatMul/Conv/Gemm -> Add(constant)``: converters (tf2onnx, PyTorch's exporter) write a
+        layer's bias as a float Add after the op; the int8 kernel folds it into its int32 bias."""
+        for node in self.graph.node:
+            if node.op_type != "Add" or len(node.input) != 2:
+                continue
+            for k in (0, 1):
+                op = self.producer.get(node.input[k])
+                if (op is not None and op.op_type in _BIASED_OPS and self._is_constant(node.input[1 - k])
+                        and len(self.consumers.get(node.input[k], [])) == 1 and len(op.output) == 1):
+                    self.bias_adds[node.name or node.output[0]] = (op, node.input[1 - k])
+                    self.extra_bias[op.name or op.output[0]] = node.input[1 - k]
+                    break
+
     def _mark_deferred(self) -> None:
         """Nodes computed by the int8 kernel emitted at the QuantizeLinear that ends their chain."""
+        self._find_bias_adds()
         for node in self.graph.node:
             if node.op_type in QDQ_OPS or node.op_type == "Constant":
                 continue
@@ -209,10 +239,15 @@ class QdqImporter:
                 if nxt.op_type == "QuantizeLinear":
                     self.deferred.add(node.name or node.output[0])
                     break
-                if nxt.op_type in _ACTIVATIONS:
+                if nxt.op_type in _ACTIVATIONS or (chain_end is node and self._bias_add_of(nxt) is node):
                     chain_end = nxt
                     continue
                 break
+
+    def _bias_add_of(self, node: onnx.NodeProto) -> onnx.NodeProto | None:
+        """The op whose bias ``node`` adds, if ``node`` is a bias Add."""
+        entry = self.bias_adds.get(node.name or node.output[0])
+        return entry[0] if entry else None
 
     def is_deferred(self, node: onnx.NodeProto) -> bool:
         return (node.name or node.output[0]) in self.deferred
@@ -391,6 +426,9 @@ class QdqImporter:
             activations.append(node)
             node = self.producer[node.input[0]]
         lo, hi = self.clamp_bounds(activations, so, zo)
+        op = self._bias_add_of(node)
+        if op is not None and self.is_deferred(op):
+            node = op  # its handler adds the bias (extra_bias)
         handler = getattr(self, f"chain_{node.op_type.lower()}", None)
         if handler is None:
             raise self.fail(node, f"no int8 kernel for {node.op_type} between DequantizeLinear and QuantizeLinear")
@@ -414,17 +452,24 @@ class QdqImporter:
         return c.q, scale
 
     def _bias(self, node: onnx.NodeProto, name: str | None, expected_scale: np.ndarray) -> np.ndarray:
+        """The int32 bias at scale input x weight: the op's own bias operand plus the constant of a
+        bias Add after it (each must be a constant vector over the output channels)."""
         channels = expected_scale.size
-        if not name:
+        names = [n for n in (name, self.extra_bias.get(node.name or node.output[0])) if n]
+        real = np.zeros(channels, dtype=np.float64)
+        for n in names:
+            if n in self.const_dq:
+                c = self.const_dq[n]
+                value = (c.q.astype(np.float64) - np.asarray(c.zero_point, np.float64)) * np.asarray(c.scale, np.float64)
+            elif n in self.init:
+                value = np.asarray(self.init[n], dtype=np.float64)
+            else:
+                raise self.fail(node, f"bias '{n}' must be a constant")
+            if value.size not in (1, channels):
+                raise self.fail(node, f"bias '{n}' has {value.size} values for {channels} output channels")
+            real = real + np.broadcast_to(value.reshape(-1), (channels,))
+        if not names:
             return np.zeros(channels, dtype=np.int32)
-        if name in self.const_dq:
-            c = self.const_dq[name]
-            real = (c.q.astype(np.float64) - np.asarray(c.zero_point, np.float64)) * np.asarray(c.scale, np.float64)
-        elif name in self.init:
-            real = np.asarray(self.init[name], dtype=np.float64)
-        else:
-            raise self.fail(node, f"bias '{name}' must be a constant")
-        real = np.broadcast_to(real.reshape(-1), (channels,))
         q = np.rint(real / expected_scale)
         if np.any(np.abs(q) > 2**31 - 1):
             raise self.fail(node, "bias does not fit int32 at scale input x weight")
