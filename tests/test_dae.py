@@ -120,7 +120,7 @@ def _allocated_bytes(func) -> int:
 def test_every_phase_is_one_micro_kernel_call_of_that_phase(small_int8_cnn):
     from tvm_stm32dvfs.qnn.microkernels import KERNELS
 
-    compiled = tvm_stm32dvfs.build(small_int8_cnn)
+    compiled = tvm_stm32dvfs.build(small_int8_cnn, granularity="largest")
     decoupled = [k for k in compiled.lowered.kernels.values() if k.granularity]
     assert len(decoupled) == 4
     for kernel in decoupled:
@@ -152,7 +152,7 @@ def test_execute_phase_reads_no_operand_from_flash(small_int8_cnn):
     x = np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
     plain = tvm_stm32dvfs.build(small_int8_cnn, dae=False)
     plain_run = tvm_stm32dvfs.emulate(plain, x, count_memory=True, regions=("flash",))
-    compiled = tvm_stm32dvfs.build(small_int8_cnn)
+    compiled = tvm_stm32dvfs.build(small_int8_cnn, granularity="largest")
     run = tvm_stm32dvfs.emulate(compiled, x, count_memory=True, regions=("flash",))
     for i, layer in enumerate(compiled.layers):
         if not layer.granularity:
@@ -214,7 +214,7 @@ def test_execute_kernel_uses_smlad_on_cortex_m7(small_int8_cnn, tool, tmp_path):
     from tvm_stm32dvfs.evaluate.emulator import CFLAGS as ARM_CFLAGS
     from tvm_stm32dvfs.evaluate.emulator import CORE_FLAGS
 
-    compiled = tvm_stm32dvfs.build(small_int8_cnn)
+    compiled = tvm_stm32dvfs.build(small_int8_cnn, granularity="largest")
     assert "stm32dvfs_conv2d_tile_execute_s16(" in compiled.sources.files["kernels.c"]
     compiled.export_c(tmp_path)
     obj = tmp_path / "kernels.o"

@@ -16,7 +16,8 @@ from tvm import relax
 from .codegen import CSources, emit_sources
 from .errors import InputMismatchError, Stm32DvfsError
 from .frontend import param_keys
-from .lower import Layer, LoweredModel, TensorInfo, lower
+from .lower import Layer, LoweredModel, TensorInfo, lower, scratch_key
+from .planner import ALIGNMENT, align_up
 from .target import board_of_target
 from .transform import DecoupleAccessExecute
 
@@ -213,7 +214,11 @@ def build(
     ``target``: ``"stm32dvfs"`` (the default board) or ``"stm32dvfs-<board>"``, as a string or a
     resolved :class:`tvm.target.Target`. ``dae``: split int8 convolutions and dense layers into
     decoupled access/execute tiles (False keeps the plain kernels, the TinyEngine-style
-    baseline); ``granularity``: see :class:`~tvm_stm32dvfs.transform.DecoupleAccessExecute`.
+    baseline). ``granularity``: None gives a layer tiles only where they are neither slower nor
+    bigger than its plain kernel (the arena stays the plain build's, see
+    :func:`_lower_with_default_tiles`); ``"largest"`` the tiles with the fewest phase events
+    within :data:`~tvm_stm32dvfs.dae.DEFAULT_TILE_BUDGET` in every layer, whatever the arena;
+    else as :class:`~tvm_stm32dvfs.transform.DecoupleAccessExecute` takes it.
 
     ``latency_ms``: plan the clocks. The model is profiled in the emulator (plain and at up to
     ``max_granularities`` DAE tiles per layer), the minimum-energy plan within the budget is
@@ -229,10 +234,77 @@ def build(
         return _build_planned(mod, board, params, model_name, dae, granularity, latency_ms, period_ms, plan_method,
                               max_granularities)
     mod = _bind_params(mod, params)
-    transforms = [DecoupleAccessExecute(granularity)] if dae else []
-    lowered = lower(mod, tir_transforms=transforms)
+    if dae and granularity is None:
+        lowered = _lower_with_default_tiles(mod)
+    else:
+        if isinstance(granularity, str) and granularity != "largest":
+            raise Stm32DvfsError(f"granularity={granularity!r}: give None, 'largest', a Granularity, a mapping "
+                                 "or a callable")
+        choice = None if granularity == "largest" else granularity
+        lowered = lower(mod, tir_transforms=[DecoupleAccessExecute(choice)] if dae else [])
     sources = emit_sources(lowered, model_name=model_name, board=board)
     return CompiledModel(board=board, lowered=lowered, sources=sources, model_name=model_name, source_mod=mod)
+
+
+#: Fewest output pixels of a DAE tile that is not the layer's full height. A tile widens its
+#: weight slice once for its pixels; measured (emulated, per layer, against the plain kernel) on
+#: the bundled and MLPerf Tiny models, tiles of 5 and 8 pixels ran 7-37 % slower than the plain
+#: kernel, every tile of 12 or more pixels faster (0.34-0.96 of its instructions).
+MIN_TILE_PIXELS = 16
+
+
+def _lower_with_default_tiles(mod: tvm.IRModule) -> LoweredModel:
+    """The lowering of a build without a plan: per layer, the DAE tile with the fewest phase
+    events whose buffers fit in what the plain build's arena leaves free while that layer runs
+    (and within :data:`~tvm_stm32dvfs.dae.DEFAULT_TILE_BUDGET`), so the arena never grows; the
+    plain kernel where no tile fits, and for a dense layer of one row, whose weights are each
+    used once: widening them for the SIMD core costs more than it saves (measured on the MLPerf
+    Tiny autoencoder: +36 % instructions, arena 11,648 B against 1,408 B). A tile of part of the
+    layer's rows must also cover :data:`MIN_TILE_PIXELS` output pixels, or it is slower than the
+    plain kernel.
+    """
+    from . import dae
+
+    plain = lower(mod)
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for i, step in enumerate(plain.steps):
+        for n in (*step.args, *step.outputs):
+            if plain.tensors[n].kind == "activation":
+                first.setdefault(n, i)
+                last[n] = i
+    for _, ref in plain.output_copies:
+        if ref in last:
+            last[ref] = len(plain.steps)
+    headroom: dict[str, int] = {}
+    for i, step in enumerate(plain.steps):
+        top = max((plain.arena_offsets[n] + plain.tensors[n].nbytes for n in first
+                   if first[n] <= i <= last[n] and n in plain.arena_offsets), default=0)
+        room = plain.arena_bytes - align_up(top, ALIGNMENT)
+        headroom[step.kernel] = min(headroom.get(step.kernel, room), room)
+
+    def choose(name: str, shape: dae.KernelShape):
+        if shape.op == "dense" and shape.batches == 1:
+            return None
+        options = [o for o in dae.tile_options(shape, min(dae.DEFAULT_TILE_BUDGET, headroom.get(name, 0)))
+                   if o.granularity.rows == shape.out_rows
+                   or o.granularity.rows * shape.out_width >= MIN_TILE_PIXELS]
+        return options[-1].granularity if options else None
+
+    # the planner places the activations as in the plain build and each step's scratch above
+    # those live across it; a decoupled kernel may keep other scratch beside its tiles (a fused
+    # dequantize's int8 result), so a layer whose scratch still ends above the plain arena gets
+    # that much less room, and the module is lowered again
+    for _ in range(8):
+        lowered = lower(mod, tir_transforms=[DecoupleAccessExecute(choose)])
+        if lowered.arena_bytes <= plain.arena_bytes:
+            return lowered
+        for i, step in enumerate(lowered.steps):
+            end = max((lowered.arena_offsets[scratch_key(i, k)] + sb.nbytes
+                       for k, sb in enumerate(lowered.kernels[step.kernel].scratch)), default=0)
+            if end > plain.arena_bytes:
+                headroom[step.kernel] = headroom.get(step.kernel, 0) - (end - plain.arena_bytes)
+    return plain
 
 
 def _build_planned(mod, board_name, params, model_name, dae, granularity, latency_ms, period_ms, method,

@@ -588,7 +588,9 @@ def _plan_arena(steps, kernels, tensors, output_copies) -> tuple[dict[str, int],
     for n, info in tensors.items():
         if info.kind == "activation" and n in first:
             planner.add_buffer(n, info.nbytes, first[n], last[n])
+    # scratch after the activations: the activations sit where they would without it (a DAE
+    # tile's buffers then fill the room a plain build leaves free, see driver.build)
     for i, s in enumerate(steps):
         for k, sb in enumerate(kernels[s.kernel].scratch):
-            planner.add_buffer(scratch_key(i, k), sb.nbytes, i, i)
+            planner.add_buffer(scratch_key(i, k), sb.nbytes, i, i, tier=1)
     return {b.name: b.offset for b in planner.buffers()}, planner.peak()

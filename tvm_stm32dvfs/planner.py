@@ -34,21 +34,24 @@ class GreedyMemoryPlanner:
     def __init__(self, alignment: int = ALIGNMENT) -> None:
         self.alignment = alignment
         self._buffers: list[tuple[str, int, int, int]] = []
+        self._tiers: dict[str, int] = {}
         self._offsets: dict[str, int] | None = None
 
-    def add_buffer(self, name: str, size: int, first: int, last: int) -> None:
-        """Register ``size`` bytes live from step ``first`` to step ``last`` (inclusive)."""
+    def add_buffer(self, name: str, size: int, first: int, last: int, tier: int = 0) -> None:
+        """Register ``size`` bytes live from step ``first`` to step ``last`` (inclusive); buffers
+        of a lower ``tier`` are placed first (each tier largest-first)."""
         if size < 0 or first > last:
             raise ValueError(f"buffer {name}: bad size {size} or lifetime [{first}, {last}]")
         if any(b[0] == name for b in self._buffers):
             raise ValueError(f"buffer {name} added twice")
         self._buffers.append((name, size, first, last))
+        self._tiers[name] = tier
         self._offsets = None
 
     def _plan(self) -> dict[str, int]:
         if self._offsets is not None:
             return self._offsets
-        order = sorted(self._buffers, key=lambda b: (-b[1], b[2], b[0]))
+        order = sorted(self._buffers, key=lambda b: (self._tiers[b[0]], -b[1], b[2], b[0]))
         placed: list[tuple[int, int, int, int]] = []  # offset, end, first, last
         offsets: dict[str, int] = {}
         for name, size, first, last in order:

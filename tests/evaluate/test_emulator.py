@@ -58,7 +58,7 @@ def test_instruction_classes():
 
 @pytest.mark.emulator
 def test_classes_add_up_to_instructions(int8_model):
-    compiled = tvm_stm32dvfs.build(int8_model)
+    compiled = tvm_stm32dvfs.build(int8_model, granularity="largest")  # execute phases to classify
     run = tvm_stm32dvfs.emulate(compiled, np.zeros(compiled.inputs[0].shape, np.float32))
     assert {k: sum(v.values()) for k, v in run.classes.items()} == run.by_phase
     macs = sum(v.get("mac", 0) for k, v in run.classes.items() if k[1] == "execute")
