@@ -1,5 +1,5 @@
-"""The MLPerf Tiny reference models (tests/data/mlperf_tiny, tf2onnx conversions) on the default
-board: what compiling them costs, how fast the kernels run them, and their minimum latency and
+"""The MLPerf Tiny reference models (tests/data/mlperf_tiny: the published .tflite files and their
+tf2onnx conversions) on the default board: what compiling them costs, how fast the kernels run them, and their minimum latency and
 planned energy at twice that latency.
 
     .venv/bin/python benchmarks/mlperf_tiny.py [--markdown]
@@ -27,7 +27,8 @@ from tvm_stm32dvfs.optimize.plan import minimum_latency_ms
 from tvm_stm32dvfs.profile import profile
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = sorted((ROOT / "tests" / "data" / "mlperf_tiny").glob("*.onnx"))
+MODELS = sorted((ROOT / "tests" / "data" / "mlperf_tiny").glob("*.tflite")) + sorted(
+    (ROOT / "tests" / "data" / "mlperf_tiny").glob("*.onnx"))
 BOARD = "stm32f746g-disco"
 COLUMNS = ("model", "compile s", "MACs", "weights (flash) B", "arena plain B", "arena default B",
            "i/MAC plain", "i/MAC default", "i/MAC DAE", "min latency ms", "energy at 2x uJ")
@@ -37,7 +38,7 @@ def measure(path: Path) -> tuple[str, ...]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", tvm_stm32dvfs.errors.Stm32DvfsWarning)  # dynamic batch -> 1
         start = time.perf_counter()
-        mod, params = tvm_stm32dvfs.from_onnx(path)
+        mod, params = tvm_stm32dvfs.load_model(path)
         default = tvm_stm32dvfs.build(mod, params=params, model_name=path.stem)
         seconds = time.perf_counter() - start
     plain = tvm_stm32dvfs.build(mod, params=params, model_name=path.stem, dae=False)
@@ -47,7 +48,7 @@ def measure(path: Path) -> tuple[str, ...]:
     board = load(BOARD)
     fastest = minimum_latency_ms(plan_problem(profile(default, board), board, 1e9))
     planned = tvm_stm32dvfs.build(mod, params=params, model_name=path.stem, latency_ms=2 * fastest)
-    return (path.stem, f"{seconds:.1f}", f"{default.macs:,}", f"{default.weights_bytes:,}", f"{plain.arena_bytes:,}",
+    return (path.name, f"{seconds:.1f}", f"{default.macs:,}", f"{default.weights_bytes:,}", f"{plain.arena_bytes:,}",
             f"{default.arena_bytes:,}", *(f"{v:.2f}" for v in per_mac), f"{fastest:.2f}",
             f"{planned.plan.predicted_energy_uj:,.1f}")
 

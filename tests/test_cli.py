@@ -44,6 +44,17 @@ def test_validate_reports_the_exact_semantics_and_onnxruntime():
     assert "3 full-range random inputs" in proc.stdout
 
 
+def test_tflite_models_compile_and_validate_against_the_tflite_interpreter(tmp_path):
+    model = ROOT / "tests" / "data" / "mlperf_tiny" / "kws_ref_model.tflite"
+    proc = run_cli("compile", str(model), "-o", str(tmp_path / "kws"))
+    assert proc.returncode == 0, proc.stderr
+    assert "conv2d" in proc.stdout and (tmp_path / "kws" / "model" / "model.c").is_file()
+    proc = run_cli("validate", str(model), "--inputs", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert "TFLite reference" in proc.stdout and "TFLite builtin" in proc.stdout
+    assert "bit-exact: every output value equals the TFLite reference semantics" in proc.stdout
+
+
 def test_validate_takes_real_inputs_from_an_npz(tmp_path):
     import numpy as np
 

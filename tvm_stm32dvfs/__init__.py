@@ -9,7 +9,7 @@ from . import boards, errors  # noqa: E402
 from .driver import CompiledModel, build  # noqa: E402
 from .evaluate.emulator import EmulatedRun, emulate  # noqa: E402
 from .errors import Stm32DvfsError  # noqa: E402
-from .frontend import from_onnx, load_model  # noqa: E402
+from .frontend import from_onnx, from_tflite, load_model  # noqa: E402
 from .target import register_tags as _register_tags  # noqa: E402
 
 from .transform.pipeline import register as _register_pipeline  # noqa: E402
@@ -18,7 +18,7 @@ TARGET_TAGS = _register_tags()
 _register_pipeline()
 
 __all__ = [
-    "__version__", "build", "CompiledModel", "emulate", "EmulatedRun", "from_onnx", "load_model", "quantize", "boards", "errors",
+    "__version__", "build", "CompiledModel", "emulate", "EmulatedRun", "from_onnx", "from_tflite", "load_model", "quantize", "boards", "errors",
     "Stm32DvfsError", "TARGET_TAGS",
 ]
 

@@ -51,7 +51,7 @@ def _one_line_errors(func: Callable) -> Callable:
     return wrapper
 
 
-MODEL_HELP = "ONNX model file (float, or int8 QDQ / QOperator)"
+MODEL_HELP = "model file: ONNX (.onnx: float, or int8 QDQ / QOperator) or int8 TensorFlow Lite (.tflite)"
 SHAPE_HELP = "NAME:1x3x32x32, the static shape of an input with dynamic dimensions (repeatable)"
 
 
@@ -138,12 +138,13 @@ def validate_cmd(
         task = bar.add_task("host C, exact reference, onnxruntime", total=None)
         report = validate(compiled, model, n_inputs=inputs, seed=seed, inputs_file=inputs_file,
                           progress=lambda done, total: bar.update(task, completed=done, total=total))
-    console.print(validation_table(report, title=f"{model.name}: host C vs the exact semantics and onnxruntime"))
+    exact, other = report.labels
+    console.print(validation_table(report, title=f"{model.name}: host C vs {exact} and {other}"))
     if report.bit_exact:
-        console.print("bit-exact: every output value equals the exact semantics")
+        console.print(f"bit-exact: every output value equals the {exact} semantics")
     else:
         worst = max(o.exact.max_abs_error for o in report.outputs)
-        console.print(f"differs from the exact semantics by up to {worst:.3g}: expected only where the model "
+        console.print(f"differs from the {exact} semantics by up to {worst:.3g}: expected only where the model "
                       "computes in float (float32 here, float64 in the reference)")
     if emulate:
         console.print(emulation_table(validate_emulation(compiled, n_inputs=inputs, seed=seed),

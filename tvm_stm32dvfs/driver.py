@@ -265,7 +265,8 @@ def _lower_with_default_tiles(mod: tvm.IRModule) -> LoweredModel:
     """
     from . import dae
 
-    plain = lower(mod)
+    plain = lower(mod, scratch_after_activations=True)
+    untiered = lower(mod).arena_bytes  # what build(dae=False) gives
     first: dict[str, int] = {}
     last: dict[str, int] = {}
     for i, step in enumerate(plain.steps):
@@ -296,15 +297,17 @@ def _lower_with_default_tiles(mod: tvm.IRModule) -> LoweredModel:
     # dequantize's int8 result), so a layer whose scratch still ends above the plain arena gets
     # that much less room, and the module is lowered again
     for _ in range(8):
-        lowered = lower(mod, tir_transforms=[DecoupleAccessExecute(choose)])
-        if lowered.arena_bytes <= plain.arena_bytes:
+        lowered = lower(mod, tir_transforms=[DecoupleAccessExecute(choose)], scratch_after_activations=True)
+        if not any(k.granularity for k in lowered.kernels.values()):
+            break  # no layer takes tiles: the plain build itself
+        if lowered.arena_bytes <= min(plain.arena_bytes, untiered):
             return lowered
         for i, step in enumerate(lowered.steps):
             end = max((lowered.arena_offsets[scratch_key(i, k)] + sb.nbytes
                        for k, sb in enumerate(lowered.kernels[step.kernel].scratch)), default=0)
-            if end > plain.arena_bytes:
-                headroom[step.kernel] = headroom.get(step.kernel, 0) - (end - plain.arena_bytes)
-    return plain
+            if end > min(plain.arena_bytes, untiered):
+                headroom[step.kernel] = headroom.get(step.kernel, 0) - (end - min(plain.arena_bytes, untiered))
+    return lower(mod)
 
 
 def _build_planned(mod, board_name, params, model_name, dae, granularity, latency_ms, period_ms, method,

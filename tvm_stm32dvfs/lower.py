@@ -363,7 +363,7 @@ def op_kind(kernel_name: str, input_shapes, constant_shapes) -> str:
 
 # --------------------------------------------------------------------------- main entry
 def lower(mod: tvm.IRModule, tir_transforms: Sequence[tvm.transform.Pass] = (),
-          micro_kernels: bool = True) -> LoweredModel:
+          micro_kernels: bool = True, scratch_after_activations: bool = False) -> LoweredModel:
     """Lower a Relax module with static shapes and bound weights into a :class:`LoweredModel`.
 
     ``tir_transforms`` run on the fused module before its PrimFuncs are flattened (e.g.
@@ -371,6 +371,8 @@ def lower(mod: tvm.IRModule, tir_transforms: Sequence[tvm.transform.Pass] = (),
     ``stm32dvfs.dae`` keep their schedule, the others get :func:`reduce_intermediates`.
     ``micro_kernels=False`` keeps every operator as its generic loops (the TE computations of
     :mod:`tvm_stm32dvfs.qnn.kernels`): the reference the library kernels are tested against.
+    ``scratch_after_activations`` plans every activation before any kernel scratch (the default
+    build's tiles use that, see ``driver._lower_with_default_tiles``).
     """
     if "main" not in [gv.name_hint for gv in mod.get_global_vars()]:
         raise UnsupportedOperatorError("the IRModule has no 'main' function")
@@ -506,7 +508,7 @@ def lower(mod: tvm.IRModule, tir_transforms: Sequence[tvm.transform.Pass] = (),
             output_copies.append((i, ref))
 
     layers = _layers(steps, kernels, tensors)
-    offsets, arena_bytes = _plan_arena(steps, kernels, tensors, output_copies)
+    offsets, arena_bytes = _plan_arena(steps, kernels, tensors, output_copies, scratch_after_activations)
     return LoweredModel(
         inputs=tuple(tensors[var_names[p.__hash__()]] for p, _, _ in inputs),
         outputs=tuple(outputs),
@@ -571,8 +573,10 @@ def scratch_key(step: int, index: int) -> str:
     return f"{step}:scratch{index}"
 
 
-def _plan_arena(steps, kernels, tensors, output_copies) -> tuple[dict[str, int], int]:
-    """Lifetimes of activations and kernel scratch -> offsets in one arena."""
+def _plan_arena(steps, kernels, tensors, output_copies, scratch_after_activations: bool = False
+                ) -> tuple[dict[str, int], int]:
+    """Lifetimes of activations and kernel scratch -> offsets in one arena (largest first; with
+    ``scratch_after_activations`` every activation before any scratch)."""
     first: dict[str, int] = {}
     last: dict[str, int] = {}
     for i, s in enumerate(steps):
@@ -588,9 +592,9 @@ def _plan_arena(steps, kernels, tensors, output_copies) -> tuple[dict[str, int],
     for n, info in tensors.items():
         if info.kind == "activation" and n in first:
             planner.add_buffer(n, info.nbytes, first[n], last[n])
-    # scratch after the activations: the activations sit where they would without it (a DAE
+    # with scratch after the activations, the activations sit where they would without it (a DAE
     # tile's buffers then fill the room a plain build leaves free, see driver.build)
     for i, s in enumerate(steps):
         for k, sb in enumerate(kernels[s.kernel].scratch):
-            planner.add_buffer(scratch_key(i, k), sb.nbytes, i, i, tier=1)
+            planner.add_buffer(scratch_key(i, k), sb.nbytes, i, i, tier=int(scratch_after_activations))
     return {b.name: b.offset for b in planner.buffers()}, planner.peak()

@@ -208,7 +208,7 @@ int stm32dvfs_depthwise_conv2d_s8(const stm32dvfs_conv2d_args* args)
                      d->stride_h == 1 && d->stride_w == 1;
   const int32_t words = d->dilation_w == 1 && d->kernel_w <= 8 && d->kernel_h <= 8 ? (d->kernel_w + 3) >> 2 : 0;
   channel_rule rule;
-  rule.simple = rq->fast && rq->act_min == -128 && rq->act_max == 127;
+  rule.simple = rq->fast == STM32DVFS_RQ_FAST && rq->act_min == -128 && rq->act_max == 127;
   int8_t* plane = args->buffer;
   for (int32_t n = 0; n < d->batches; ++n) {
     for (int32_t c = 0; c < d->in_channels; ++c) {

@@ -28,20 +28,27 @@ int main(void)
 """
 
 
-@pytest.fixture(scope="module")
-def c_requant(tmp_path_factory):
-    d = tmp_path_factory.mktemp("qnn")
-    (d / "h.c").write_text(HARNESS)
-    exe = d / "h"
+def _harness(directory, source: str, columns: int):
+    """Compile ``source`` (reads "acc mult shift" lines, prints ``columns`` values a line) under
+    the sanitizers; returns cases -> int64 array of shape (cases, columns)."""
+    (directory / "h.c").write_text(source)
+    exe = directory / "h"
     include = data_dir("runtime") / "include"
-    subprocess.run(["gcc", *CFLAGS, *SANITIZE, "-I", str(include), str(d / "h.c"), "-o", str(exe)], check=True)
+    subprocess.run(["gcc", *CFLAGS, *SANITIZE, "-I", str(include), str(directory / "h.c"), "-o", str(exe)],
+                   check=True)
 
     def run(cases):
         text = "".join(f"{a} {m} {s}\n" for a, m, s in cases)
         out = subprocess.run([str(exe)], input=text, capture_output=True, text=True, check=True).stdout.split()
-        return np.array([int(v) for v in out], dtype=np.int64)
+        return np.array([int(v) for v in out], dtype=np.int64).reshape(-1, columns)
 
     return run
+
+
+@pytest.fixture(scope="module")
+def c_requant(tmp_path_factory):
+    run = _harness(tmp_path_factory.mktemp("qnn"), HARNESS, 1)
+    return lambda cases: run(cases)[:, 0]
 
 
 def exact_round_half_even(acc: int, mult: int, shift: int) -> int:
@@ -88,3 +95,94 @@ def test_fraction_bits_keep_sums_in_int32():
         bits = fraction_bits(worst)
         assert worst * 2.0**bits <= 2**31 - 1
         assert bits == 24 or worst * 2.0 ** (bits + 1) > 2**31 - 1
+
+
+# ---------------------------------------------------------------------------- TFLite's rules
+TFLITE_HARNESS = r"""
+#include <stdio.h>
+#include "stm32dvfs_qnn.h"
+int main(void)
+{
+  long acc, mult, shift;
+  while (scanf("%ld %ld %ld", &acc, &mult, &shift) == 3) {
+    printf("%ld %ld\n", (long)stm32dvfs_requantize_double((int32_t)acc, (int32_t)mult, (int32_t)shift),
+           (long)stm32dvfs_requantize_half_up((int32_t)acc, (int32_t)mult, (int32_t)shift));
+  }
+  return 0;
+}
+"""
+
+
+def gemmlowp_double_rounding(acc: int, mult: int, shift: int) -> int:
+    """TFLite's MultiplyByQuantizedMultiplier as its C++ is written (Python integers)."""
+    left, right = max(shift, 0), max(-shift, 0)
+    a = acc * (1 << left)
+    if a == mult == -(2**31):
+        high = 2**31 - 1
+    else:
+        ab = a * mult
+        nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
+        v = ab + nudge
+        high = v // (1 << 31) if v >= 0 else -((-v) // (1 << 31))  # C++ division truncates
+    mask = (1 << right) - 1
+    remainder, threshold = high & mask, (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> right) + (1 if remainder > threshold else 0)
+
+
+def exact_round_half_up(acc: int, mult: int, shift: int) -> int:
+    value = Fraction(acc * mult) * Fraction(2) ** (shift - 31)
+    floor = value.numerator // value.denominator
+    return floor + (1 if value - floor >= Fraction(1, 2) else 0)
+
+
+@pytest.fixture(scope="module")
+def c_tflite_requant(tmp_path_factory):
+    return _harness(tmp_path_factory.mktemp("qnn_tflite"), TFLITE_HARNESS, 2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(-(2**24), 2**24), st.integers(2**30, 2**31 - 1), st.integers(-20, 0)),
+                min_size=1, max_size=40))
+def test_tflite_rules_c_equal_numpy_equal_the_definitions(c_tflite_requant, cases):
+    from tvm_stm32dvfs.qnn.requant import requantize_double, requantize_half_up
+
+    got = c_tflite_requant(cases)
+    acc, mult, shift = (np.array(v, dtype=np.int64) for v in zip(*cases))
+    assert list(got[:, 0]) == [gemmlowp_double_rounding(*c) for c in cases] == list(requantize_double(acc, mult, shift))
+    assert list(got[:, 1]) == [exact_round_half_up(*c) for c in cases] == list(requantize_half_up(acc, mult, shift))
+
+
+def test_double_rounding_is_not_single_rounding():
+    """The case that makes TFLite's convolutions differ from one rounding: 56.49 LSB, first
+    rounded to 31 fraction bits lands on 56.5, then rounds away from zero."""
+    from tvm_stm32dvfs.qnn.requant import requantize_double, requantize_half_up
+
+    acc, mult, shift = 2691, 1442659874, -5  # measured on ad01_int8 (its FC layers round once)
+    assert int(requantize_double(acc, mult, shift)) == 57 and int(requantize_half_up(acc, mult, shift)) == 56
+    assert int(requantize_double(-(2**31), -(2**31), 0)) == 2**31 - 1  # the saturating product
+
+
+def test_tflite_quantize_multiplier_rounds_half_away_from_zero():
+    from tvm_stm32dvfs.qnn.requant import tflite_quantize_multiplier
+
+    real = (2**30 + 0.5) / 2**31  # the Q31 fraction lies exactly on a tie (2^30 + 0.5)
+    assert tflite_quantize_multiplier(real) == (2**30 + 1, 0)
+    assert quantize_multiplier(real) == (2**30, 0)  # Python's round: ties to even
+    for r in [1e-9, 0.0123, 0.75, 3.9]:
+        assert tflite_quantize_multiplier(r) == quantize_multiplier(r)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(2**30, 2**31 - 1), st.integers(-24, -2), st.integers(-128, 127), st.integers(1, 2**20),
+       st.lists(st.integers(-(2**20), 2**20), min_size=1, max_size=50))
+def test_fast_rule_equals_half_up_where_allowed(mult, shift, zero_point, bound, accs):
+    """Both round half up, so wherever fast_half_up_valid holds, SMMLA + shift is the rule."""
+    from tvm_stm32dvfs.qnn.requant import fast_half_up_valid, requantize_half_up
+
+    if not fast_half_up_valid([mult], [shift], zero_point, [bound]):
+        return
+    s = -1 - shift
+    c = (1 << (s - 1)) + zero_point * (1 << s)
+    for acc in (a for a in accs if abs(a) <= bound):
+        fast = (c + ((acc * mult) >> 32)) >> s
+        assert fast == int(requantize_half_up(acc, mult, shift)) + zero_point

@@ -1,19 +1,22 @@
-"""``validate``: the generated C against the model's exact semantics, and against onnxruntime.
+"""``validate``: the generated C against the model's exact semantics, and against the runtime
+users compare with.
 
 Inputs span what the model accepts: an int8 input is drawn uniformly over all 256 values, a float
 input that the model quantizes uniformly over its quantizer's range (one LSB beyond each end,
 so saturation is exercised), another float input standard-normal; or real inputs from an .npz.
 
-The reference is the model's exact semantics: ONNX's own reference evaluator in float64, every
-float constant widened, so a QDQ model's dequantize, operator and quantize round only where ONNX
-says so — the semantics the int8 kernels compute. The quantization of a float graph input stays
-in float32, as ONNX defines it for a float32 input. onnxruntime evaluates the same model in
-float32 and can round a value near a tie the other way (then a residual add, a dense layer or
-the softmax carries the difference on); its distance is reported beside the exact one. The
-figures per output are those ST's ``stedgeai validate`` reports: maximum and mean absolute error,
-cosine similarity and top-1 (argmax) agreement, and here the share of identical values.
+For ONNX, the reference is the model's exact semantics: ONNX's own reference evaluator in
+float64, every float constant widened, so a QDQ model's dequantize, operator and quantize round
+only where ONNX says so — the semantics the int8 kernels compute. The quantization of a float
+graph input stays in float32, as ONNX defines it for a float32 input. onnxruntime evaluates the
+same model in float32 and can round a value near a tie the other way (then a residual add, a
+dense layer or the softmax carries the difference on); its distance is reported beside the exact
+one. For TensorFlow Lite, the reference is the interpreter's reference kernels (ai-edge-litert,
+``OpResolverType.BUILTIN_REF``), whose integer rules the kernels of a .tflite model follow
+(frontend/tflite.py); beside them, its default kernels. The figures per output are those ST's
+``stedgeai validate`` reports: maximum and mean absolute error, cosine similarity and top-1
+(argmax) agreement, and here the share of identical values.
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,8 +43,8 @@ class Distance:
 @dataclass(frozen=True)
 class OutputReport:
     name: str
-    exact: Distance  # against the exact (float64) semantics of the model
-    onnxruntime: Distance
+    exact: Distance  # against the model's exact semantics (the kernels' specification)
+    other: Distance  # against the runtime users compare with (onnxruntime, TFLite's default kernels)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class ValidationReport:
     n_inputs: int
     inputs: str  # where the inputs come from
     outputs: tuple[OutputReport, ...]
+    labels: tuple[str, str] = ("exact", "onnxruntime")  # the two references
+    caption: str = ""
 
     @property
     def bit_exact(self) -> bool:
@@ -70,11 +75,74 @@ def _input_quantizers(model) -> dict[str, tuple[float, int]]:
     return found
 
 
-def full_range_inputs(compiled, model, n: int, seed: int) -> list[dict[str, np.ndarray]]:
+@dataclass(frozen=True)
+class SourceModel:
+    """What validation needs of the model file: its input and output names, the quantizer of
+    each float input, and its two references (a feed by input name -> the outputs)."""
+
+    input_names: list[str]
+    output_names: list[str]
+    quantizers: dict[str, tuple[float, int]]
+    exact: object
+    other: object
+    labels: tuple[str, str]
+    caption: str
+
+
+def source_model(model_path: Path | str) -> SourceModel:
+    """The references of an ONNX or TensorFlow Lite file (see the module docstring)."""
+    path = Path(model_path)
+    if path.suffix.lower() == ".tflite":
+        return _tflite_source(path)
+    import onnx
+
+    try:
+        import onnxruntime as ort
+    except ImportError:  # pragma: no cover - a pinned dependency
+        raise ToolchainError("onnxruntime is not installed: pip install onnxruntime") from None
+    model = onnx.load(str(path))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    exact = exact_reference(model)
+    outputs = [o.name for o in model.graph.output]
+    return SourceModel([i.name for i in _graph_inputs(model)], outputs, _input_quantizers(model),
+                       lambda feed: exact.run(outputs, feed), lambda feed: session.run(None, feed),
+                       ("exact", "onnxruntime"),
+                       "exact: the model in float64 (ONNX reference evaluator), the semantics the kernels compute")
+
+
+def _tflite_source(path: Path) -> SourceModel:
+    """A .tflite file: the exact semantics are the interpreter's reference kernels
+    (ai-edge-litert, OpResolverType.BUILTIN_REF); beside them its default, optimised kernels."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    except ImportError:  # pragma: no cover - a pinned dependency
+        raise ToolchainError("ai-edge-litert is not installed: pip install ai-edge-litert") from None
+
+    def runner(resolver):
+        interpreter = Interpreter(model_path=str(path), experimental_op_resolver_type=resolver)
+        interpreter.allocate_tensors()
+        ins, outs = interpreter.get_input_details(), interpreter.get_output_details()
+
+        def run(feed):
+            for d in ins:
+                interpreter.set_tensor(d["index"], feed[d["name"]])
+            interpreter.invoke()
+            return [interpreter.get_tensor(d["index"]) for d in outs]
+
+        return run, [d["name"] for d in ins], [d["name"] for d in outs]
+
+    reference, inputs, outputs = runner(OpResolverType.BUILTIN_REF)
+    default, _, _ = runner(OpResolverType.BUILTIN)
+    return SourceModel(inputs, outputs, {}, reference, default, ("TFLite reference", "TFLite builtin"),
+                       "TFLite reference: the interpreter's reference kernels (ai-edge-litert), the semantics the "
+                       "kernels compute; builtin: its default, optimised kernels")
+
+
+def full_range_inputs(compiled, source: SourceModel, n: int, seed: int) -> list[dict[str, np.ndarray]]:
     """``n`` seeded inputs over the whole range the model accepts (see the module docstring)."""
     rng = np.random.default_rng(seed)
-    quantizers = _input_quantizers(model)
-    onnx_names = [i.name for i in _graph_inputs(model)]
+    quantizers = source.quantizers
+    onnx_names = source.input_names
     feeds = []
     for _ in range(n):
         feed = {}
@@ -100,7 +168,7 @@ def random_inputs(compiled, n: int, seed: int) -> list[dict[str, np.ndarray]]:
     ]
 
 
-def inputs_from_file(compiled, model, path: Path | str) -> list[dict[str, np.ndarray]]:
+def inputs_from_file(compiled, source: SourceModel, path: Path | str) -> list[dict[str, np.ndarray]]:
     """Inputs from an .npz: one array per model input, by its ONNX name (any name for a model of
     one input), of the input's shape, or with a leading axis of samples (for a batch-1 model, the
     batch axis may hold them)."""
@@ -111,7 +179,7 @@ def inputs_from_file(compiled, model, path: Path | str) -> list[dict[str, np.nda
     except Exception as exc:
         raise ModelFormatError(f"{path} is not a readable .npz of inputs ({type(exc).__name__}): write it with "
                                "numpy.savez(path, input_name=array)") from None
-    onnx_names = [i.name for i in _graph_inputs(model)]
+    onnx_names = source.input_names
     if len(onnx_names) == 1 and len(arrays) == 1:
         arrays = {onnx_names[0]: next(iter(arrays.values()))}
     missing = [n for n in onnx_names if n not in arrays]
@@ -184,51 +252,40 @@ def _distance(ours: list[np.ndarray], ref: list[np.ndarray]) -> Distance:
 
 def validate(compiled, model_path: Path | str, n_inputs: int = 10, seed: int = 0,
              inputs_file: Path | str | None = None, sanitize: bool = False, progress=None) -> ValidationReport:
-    """The host build of ``compiled`` against the exact semantics of ``model_path`` and onnxruntime."""
-    import onnx
-
-    try:
-        import onnxruntime as ort
-    except ImportError:  # pragma: no cover - a pinned dependency
-        raise ToolchainError("onnxruntime is not installed: pip install onnxruntime") from None
-    model = onnx.load(str(model_path))
+    """The host build of ``compiled`` against the exact semantics of ``model_path`` (ONNX: float64
+    reference evaluator; TFLite: the interpreter's reference kernels) and the runtime beside it."""
+    source = source_model(model_path)
     if inputs_file is not None:
-        feeds = inputs_from_file(compiled, model, inputs_file)
-        source = f"{Path(inputs_file).name} ({len(feeds)} samples)"
+        feeds = inputs_from_file(compiled, source, inputs_file)
+        where = f"{Path(inputs_file).name} ({len(feeds)} samples)"
     else:
-        feeds = full_range_inputs(compiled, model, n_inputs, seed)
-        source = f"{n_inputs} full-range random inputs (seed {seed})"
-    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
-    exact = exact_reference(model)
-    onnx_names = [i.name for i in _graph_inputs(model)]
-    outputs = [o.name for o in model.graph.output]
-    ours, by_ort, by_exact = [], [], []
+        feeds = full_range_inputs(compiled, source, n_inputs, seed)
+        where = f"{n_inputs} full-range random inputs (seed {seed})"
+    ours, by_other, by_exact = [], [], []
     for k, feed in enumerate(feeds):
         got = compiled.run_host(feed, sanitize=sanitize)
         ours.append(got if isinstance(got, list) else [got])
-        named = dict(zip(onnx_names, feed.values()))  # the C names follow the ONNX inputs in order
-        # the model's input shape may be dynamic (batch): the compiled shape is the one fed
-        by_ort.append(session.run(None, named))
-        by_exact.append(exact.run(outputs, named))
+        named = dict(zip(source.input_names, feed.values()))  # the C names follow the model's inputs in order
+        by_other.append(source.other(named))
+        by_exact.append(source.exact(named))
         if progress is not None:
             progress(k + 1, len(feeds))
     reports = []
-    for k, out in enumerate(outputs):
+    for k, out in enumerate(source.output_names):
         reports.append(OutputReport(out, _distance([o[k] for o in ours], [r[k] for r in by_exact]),
-                                    _distance([o[k] for o in ours], [r[k] for r in by_ort])))
-    return ValidationReport(len(feeds), source, tuple(reports))
+                                    _distance([o[k] for o in ours], [r[k] for r in by_other])))
+    return ValidationReport(len(feeds), where, tuple(reports), source.labels, source.caption)
 
 
 def validation_table(report: ValidationReport, title: str | None = None) -> Table:
-    table = Table(title=title, caption=f"inputs: {report.inputs}; exact: the model in float64 (ONNX reference "
-                                       "evaluator), the semantics the kernels compute")
+    table = Table(title=title, caption=f"inputs: {report.inputs}; {report.caption}")
     columns = ("output", "reference", "identical", "max abs error", "mean abs error", "cosine (min)",
                "argmax agreement")
     for col in columns:
         table.add_column(col, justify="left" if col in ("output", "reference") else "right")
     for o in report.outputs:
-        for label, d in (("exact", o.exact), ("onnxruntime", o.onnxruntime)):
-            table.add_row(o.name if label == "exact" else "", label, f"{d.identical:.1%}", f"{d.max_abs_error:.3g}",
+        for label, d in zip(report.labels, (o.exact, o.other)):
+            table.add_row(o.name if d is o.exact else "", label, f"{d.identical:.1%}", f"{d.max_abs_error:.3g}",
                           f"{d.mean_abs_error:.3g}", f"{d.cosine:.6f}", f"{d.argmax_agreement:.0%}")
     return table
 

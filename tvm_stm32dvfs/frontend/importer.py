@@ -285,12 +285,11 @@ def param_keys(main) -> list[str]:
 def load_model(
     path: Union[str, Path], shape: Mapping[str, Sequence[int]] | Sequence[int] | None = None
 ) -> tuple[tvm.IRModule, dict[str, np.ndarray]]:
-    """``(mod, params)`` of a model file, by its format: ONNX (``.onnx``)."""
+    """``(mod, params)`` of a model file, by its format: ONNX (``.onnx``) or int8 TensorFlow Lite
+    (``.tflite``, :func:`~tvm_stm32dvfs.frontend.tflite.from_tflite`)."""
     path = Path(path)
     if path.suffix.lower() == ".tflite":
-        raise ModelFormatError(
-            f"{path}: TensorFlow Lite models are not imported yet; convert it to ONNX with "
-            f"`python -m tf2onnx.convert --tflite {path.name} --opset 17 --output {path.stem}.onnx` and compile that"
-        )
-    return from_onnx(path, shape=shape)
+        from .tflite import from_tflite
 
+        return from_tflite(path, shape=shape)
+    return from_onnx(path, shape=shape)

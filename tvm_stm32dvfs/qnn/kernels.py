@@ -18,15 +18,21 @@ from typing import Sequence
 
 from tvm import te, tirx
 
+from .requant import RULE_DOUBLE, RULE_EXACT, RULE_FAST, RULE_HALF_UP
+
 REQUANTIZE_S8 = "stm32dvfs_requantize_s8"
+#: the C function of each rounding rule (qnn/requant.py: RULE_*; runtime/include/stm32dvfs_qnn.h)
+_REQUANTIZE_BY_RULE = {RULE_EXACT: REQUANTIZE_S8, RULE_DOUBLE: "stm32dvfs_requantize_double_s8",
+                       RULE_HALF_UP: "stm32dvfs_requantize_half_up_s8"}
 
 
 def _i32(v) -> tirx.PrimExpr:
     return tirx.const(int(v), "int32")
 
 
-def requantize_s8(acc, multiplier, shift, zero_point: int, lo: int, hi: int):
-    return tirx.call_extern("int8", REQUANTIZE_S8, acc, multiplier, shift, _i32(zero_point), _i32(lo), _i32(hi))
+def requantize_s8(acc, multiplier, shift, zero_point: int, lo: int, hi: int, rule: int = RULE_EXACT):
+    return tirx.call_extern("int8", _REQUANTIZE_BY_RULE[rule], acc, multiplier, shift, _i32(zero_point), _i32(lo),
+                            _i32(hi))
 
 
 def divide_by_pot_s8(acc, bits: int, zero_point: int, lo: int, hi: int):
@@ -74,6 +80,7 @@ def conv2d_nchw(
     dilations: Sequence[int],
     groups: int,
     requant_fast: bool = False,
+    rounding: int = RULE_EXACT,
 ) -> te.Tensor:
     """Int8 2-D convolution, NCHW activations, OIHW weights, per-output-channel requantisation.
 
@@ -84,7 +91,7 @@ def conv2d_nchw(
     :class:`~tvm_stm32dvfs.transform.DescribeMicroKernels`): ``requant_fast`` states that the
     caller proved the kernels' fast requantisation exact for these constants
     (:func:`~tvm_stm32dvfs.qnn.requant.fast_requant_exact`); the computation here is always the
-    exact rule.
+    model's rule, ``rounding`` (RULE_EXACT, or TFLite's RULE_DOUBLE / RULE_HALF_UP).
     """
     n, c, h, wd = (int(d) for d in x.shape)
     o, cpg, kh, kw = (int(d) for d in w.shape)
@@ -134,15 +141,16 @@ def conv2d_nchw(
     return te.compute(
         (n, o, oh, ow),
         lambda nn, oo, yy, xx: requantize_s8(
-            acc[nn, oo, yy, xx] + bias[oo], multiplier[oo], shift[oo], out_zero_point, lo, hi
+            acc[nn, oo, yy, xx] + bias[oo], multiplier[oo], shift[oo], out_zero_point, lo, hi, rounding
         ),
         name="conv2d_s8",
-        attrs=_requant_attrs(out_zero_point, lo, hi, requant_fast),
+        attrs=_requant_attrs(out_zero_point, lo, hi, requant_fast, rounding),
     )
 
 
-def _requant_attrs(zero_point: int, lo: int, hi: int, fast: bool) -> dict:
-    return {"stm32dvfs.requant": [int(zero_point), int(lo), int(hi), int(bool(fast))]}
+def _requant_attrs(zero_point: int, lo: int, hi: int, fast: bool, rounding: int = RULE_EXACT) -> dict:
+    """The library call's requantisation: the rule code of ``stm32dvfs_requant.fast``."""
+    return {"stm32dvfs.requant": [int(zero_point), int(lo), int(hi), RULE_FAST if fast else int(rounding)]}
 
 
 def dense(
@@ -157,6 +165,7 @@ def dense(
     lo: int,
     hi: int,
     requant_fast: bool = False,
+    rounding: int = RULE_EXACT,
 ) -> te.Tensor:
     """Int8 fully connected layer: x (M, K), w (N, K), per-output-channel requantisation.
 
@@ -176,9 +185,9 @@ def dense(
     )
     return te.compute(
         (m, nout),
-        lambda i, j: requantize_s8(acc[i, j] + bias[j], multiplier[j], shift[j], out_zero_point, lo, hi),
+        lambda i, j: requantize_s8(acc[i, j] + bias[j], multiplier[j], shift[j], out_zero_point, lo, hi, rounding),
         name="dense_s8",
-        attrs=_requant_attrs(out_zero_point, lo, hi, requant_fast),
+        attrs=_requant_attrs(out_zero_point, lo, hi, requant_fast, rounding),
     )
 
 
@@ -312,3 +321,77 @@ def softmax(x: te.Tensor, *, axis: int, x_scale: float, x_zero_point: int, out_s
     deq = dequantize(x, x_scale, x_zero_point)
     y = topi.nn.softmax(deq, axis=axis)
     return quantize(y, out_scale, out_zero_point)
+
+
+# ------------------------------------------------------------------ TFLite's integer semantics
+# Kernels of TFLite models compute what the TFLite interpreter's reference kernels compute, to the
+# bit (tvm_stm32dvfs/frontend/tflite.py; checked against ai-edge-litert in the tests).
+REQUANTIZE_DOUBLE = "stm32dvfs_requantize_double"
+#: TFLite's ADD shifts both inputs left by 20 bits before rescaling them (int8 kernels)
+TFLITE_ADD_LEFT_SHIFT = 20
+
+
+def add_tflite(a: te.Tensor, b: te.Tensor, *, a_zero_point: int, b_zero_point: int, a_multiplier: int, a_shift: int,
+               b_multiplier: int, b_shift: int, out_multiplier: int, out_shift: int, out_zero_point: int, lo: int,
+               hi: int) -> te.Tensor:
+    """TFLite's int8 ADD: each input, offset and shifted left 20 bits, rescaled to twice the larger
+    input scale; the sum rescaled to the output — three double roundings (gemmlowp)."""
+    shape = broadcast_shape([int(d) for d in a.shape], [int(d) for d in b.shape])
+
+    def scaled(t, zero_point, multiplier, shift, i):
+        v = (t[tuple(_broadcast_index(t, shape, i))].astype("int32") - _i32(zero_point)) * _i32(
+            1 << TFLITE_ADD_LEFT_SHIFT)
+        return tirx.call_extern("int32", REQUANTIZE_DOUBLE, v, _i32(multiplier), _i32(shift))
+
+    def f(*i):
+        total = scaled(a, a_zero_point, a_multiplier, a_shift, i) + scaled(b, b_zero_point, b_multiplier, b_shift, i)
+        return requantize_s8(total, _i32(out_multiplier), _i32(out_shift), out_zero_point, lo, hi, RULE_DOUBLE)
+
+    return te.compute(shape, f, name="add_tflite_s8")
+
+
+def avg_pool2d_tflite(x: te.Tensor, *, kernel: Sequence[int], strides: Sequence[int], lo: int, hi: int) -> te.Tensor:
+    """TFLite's int8 AVERAGE_POOL_2D without padding: the window sum of the raw int8 values divided
+    by the window size, rounded half away from zero (C's truncating division of the sum plus or
+    minus half the count); input and output share scale and zero point."""
+    n, c, h, w = (int(d) for d in x.shape)
+    kh, kw = kernel
+    sh, sw = strides
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    count = kh * kw
+    ry = te.reduce_axis((0, kh), name="ry")
+    rx = te.reduce_axis((0, kw), name="rx")
+    total = te.compute((n, c, oh, ow), lambda nn, cc, yy, xx: te.sum(
+        x[nn, cc, yy * sh + ry, xx * sw + rx].astype("int32"), axis=[ry, rx]), name="pool_sum")
+
+    def f(*i):
+        s = total(*i)
+        v = tirx.if_then_else(s > 0, tirx.truncdiv(s + _i32(count // 2), _i32(count)),
+                              tirx.truncdiv(s - _i32(count // 2), _i32(count)))
+        return tirx.Cast("int8", tirx.max(tirx.min(v, _i32(hi)), _i32(lo)))
+
+    return te.compute((n, c, oh, ow), f, name="avg_pool_tflite_s8")
+
+
+def softmax_tflite(x: te.Tensor, table: te.Tensor, *, out_scale: float, out_zero_point: int) -> te.Tensor:
+    """TFLite's int8 SOFTMAX over the last axis of a 2-D tensor: with the 256-entry float32 table
+    of exp(-input_scale * beta * d) (``table[255 - d]``), per row the sum of table[255 - max + x]
+    in order, ``inv = 1 / (sum * out_scale)``, each output ``roundf(table[...] * inv) + zp``
+    clamped to int8 — float32 operations in TFLite's order, so the same bits."""
+    m, n = (int(d) for d in x.shape)
+    j = te.reduce_axis((0, n), name="j")
+    biggest = te.compute((m,), lambda i: te.max(x[i, j].astype("int32"), axis=j), name="softmax_max")
+
+    def entry(i, k):
+        return table[_i32(255) - biggest[i] + x[i, k].astype("int32")]
+
+    k = te.reduce_axis((0, n), name="k")
+    total = te.compute((m,), lambda i: te.sum(entry(i, k), axis=k), name="softmax_sum")
+    inv = te.compute((m,), lambda i: tirx.const(1.0, "float32") / (total[i] * tirx.const(float(out_scale), "float32")),
+                     name="softmax_inv")
+
+    def f(i, c):
+        q = tirx.Cast("int32", tirx.call_pure_extern("float32", "roundf", entry(i, c) * inv[i])) + _i32(out_zero_point)
+        return tirx.Cast("int8", tirx.max(tirx.min(q, _i32(127)), _i32(-128)))
+
+    return te.compute((m, n), f, name="softmax_tflite_s8")

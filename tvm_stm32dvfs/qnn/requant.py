@@ -11,18 +11,19 @@ INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 
 
-def quantize_multiplier(real: float) -> tuple[int, int]:
+def quantize_multiplier(real: float, half_away: bool = False) -> tuple[int, int]:
     """TFLite ``QuantizeMultiplier``: ``real == M * 2**(shift - 31)`` with M a Q31 value in [2^30, 2^31).
 
     Returns ``(M, shift)``; zero maps to ``(0, 0)``. Multipliers below 2^-31 underflow to zero, as
-    in TFLite. Raises ValueError for a negative or non-finite multiplier.
+    in TFLite. Raises ValueError for a negative or non-finite multiplier. The Q31 fraction is
+    rounded to nearest, ties to even, or with ``half_away`` away from zero (C++'s ``std::round``).
     """
     if not math.isfinite(real) or real < 0:
         raise ValueError(f"multiplier must be finite and non-negative, got {real}")
     if real == 0.0:
         return 0, 0
     q, shift = math.frexp(real)  # real = q * 2**shift, q in [0.5, 1)
-    m = round(q * (1 << 31))
+    m = math.floor(q * (1 << 31) + 0.5) if half_away else round(q * (1 << 31))
     if m == (1 << 31):
         m //= 2
         shift += 1
@@ -92,5 +93,53 @@ def fast_requant_exact(multiplier, shift, zero_point: int, bounds) -> bool:
         if (1 << (t - 1 - z)) <= bound:
             return False
         if abs(c) + (bound * m >> 32) + 1 > INT32_MAX:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------------- TFLite's rules
+#: rounding rules of a layer (``stm32dvfs_requant.fast`` in runtime/include/stm32dvfs_nn_support.h)
+RULE_EXACT, RULE_FAST, RULE_DOUBLE, RULE_HALF_UP = 0, 1, 2, 3
+
+
+def tflite_quantize_multiplier(real: float) -> tuple[int, int]:
+    """TFLite's ``QuantizeMultiplier`` to the bit (C++'s ``std::round`` on the Q31 fraction)."""
+    return quantize_multiplier(real, half_away=True)
+
+
+def requantize_double(acc, multiplier, shift) -> np.ndarray:
+    """NumPy mirror of ``stm32dvfs_requantize_double`` (TFLite's MultiplyByQuantizedMultiplier)."""
+    acc = np.asarray(acc, dtype=np.int64)
+    multiplier = np.asarray(multiplier, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    x = acc << np.maximum(shift, 0)
+    ab = x * multiplier
+    v = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    high = np.where(v >= 0, v >> 31, -((-v) >> 31))
+    high = np.where((x == INT32_MIN) & (multiplier == INT32_MIN), INT32_MAX, high)
+    right = np.maximum(-shift, 0)
+    mask = (np.int64(1) << right) - 1
+    threshold = (mask >> 1) + (high < 0)
+    return (high >> right) + ((high & mask) > threshold)
+
+
+def requantize_half_up(acc, multiplier, shift) -> np.ndarray:
+    """NumPy mirror of ``stm32dvfs_requantize_half_up``: round(acc * M * 2^(shift-31)), half up."""
+    total = 31 - np.asarray(shift, dtype=np.int64)
+    q = (np.asarray(acc, dtype=np.int64) * np.asarray(multiplier, dtype=np.int64) + (np.int64(1) << (total - 1))) >> total
+    return np.clip(q, INT32_MIN, INT32_MAX)
+
+
+def fast_half_up_valid(multiplier, shift, zero_point: int, bounds) -> bool:
+    """Whether the kernels' fast rule (SMMLA + shift, half up) equals :func:`requantize_half_up`
+    for every accumulator within ``bounds``: conditions (1), (2) and (4) of
+    :func:`fast_requant_exact` — both rules round half up, so ties need no proof."""
+    for m, sh, bound in zip(np.asarray(multiplier).reshape(-1), np.asarray(shift).reshape(-1),
+                            np.asarray(bounds).reshape(-1)):
+        s = -1 - int(sh)
+        if s < 1 or s > 30:
+            return False
+        c = (1 << (s - 1)) + int(zero_point) * (1 << s)
+        if not INT32_MIN <= c <= INT32_MAX or abs(c) + (int(bound) * int(m) >> 32) + 1 > INT32_MAX:
             return False
     return True
