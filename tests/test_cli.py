@@ -53,6 +53,10 @@ def test_tflite_models_compile_and_validate_against_the_tflite_interpreter(tmp_p
     assert proc.returncode == 0, proc.stderr
     assert "TFLite reference" in proc.stdout and "TFLite builtin" in proc.stdout
     assert "bit-exact: every output value equals the TFLite reference semantics" in proc.stdout
+    calibration = tmp_path / "calibration.npz"
+    calibration.write_bytes(b"")
+    assert_one_line_error(run_cli("compile", str(model), "-o", str(tmp_path / "q"), "--quantize", str(calibration)),
+                          r"--quantize quantizes a float ONNX model")
 
 
 def test_validate_takes_real_inputs_from_an_npz(tmp_path):

@@ -101,6 +101,10 @@ def compile_cmd(
     if quantize is not None:
         from .frontend.quantize import quantize as quantize_model
 
+        if model.suffix.lower() == ".tflite":
+            raise Stm32DvfsError("--quantize quantizes a float ONNX model; a .tflite model is compiled as it is "
+                                 "quantized: drop --quantize")
+
         source = quantize_model(model, quantize)
     mod, params = _load(source, shape) if quantize is None else from_onnx(source, shape=_parse_shape(shape))
     compiled = build(mod, target=f"stm32dvfs-{board}", params=params, dae=dae, model_name=model.stem)

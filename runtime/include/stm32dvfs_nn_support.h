@@ -202,8 +202,8 @@ STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_smmla(int32_t a, int32_t b, int32_t c)
  *     round_half_up(acc * M / 2^t) + zp = floor((floor(acc * M / 2^32) + c) / 2^s),
  *     c = 2^(s - 1) + zp * 2^s,
  *
- * one SMMLA and one shift. Otherwise ``m``, ``c``, ``s`` hold M, shift and zp for the layer's rule
- * (exact, or TFLite's double rounding or half up: STM32DVFS_RQ_*).
+ * one SMMLA and one shift (half up: TFLite's fully connected rule too, where no overflow is possible).
+ * Otherwise ``m``, ``c``, ``s`` hold M, shift and zp for the layer's ``rounding`` (STM32DVFS_ROUND_*).
  */
 typedef struct {
   int32_t m; /**< Q31 multiplier M */
@@ -212,12 +212,11 @@ typedef struct {
 } stm32dvfs_requant_channel;
 
 /** Per-layer requantisation: per-channel multiplier and shift, output zero point and clamp. */
-/** The rounding rule of a layer (``fast`` in stm32dvfs_requant). */
+/** The rounding of a layer's requantisation (``rounding`` in stm32dvfs_requant). */
 enum {
-  STM32DVFS_RQ_EXACT = 0,   /**< once, ties to even: ONNX QuantizeLinear's rounding */
-  STM32DVFS_RQ_FAST = 1,    /**< SMMLA + shift: half up, proven equal to the layer's rule */
-  STM32DVFS_RQ_DOUBLE = 2,  /**< TFLite's gemmlowp double rounding (stm32dvfs_requantize_double) */
-  STM32DVFS_RQ_HALF_UP = 3  /**< once, half up: TFLite's fully connected kernel */
+  STM32DVFS_ROUND_EVEN = 0,    /**< once, ties to even: ONNX QuantizeLinear's rounding */
+  STM32DVFS_ROUND_DOUBLE = 1,  /**< TFLite's gemmlowp double rounding (stm32dvfs_requantize_double) */
+  STM32DVFS_ROUND_HALF_UP = 2  /**< once, half up: TFLite's fully connected kernel */
 };
 
 typedef struct {
@@ -226,15 +225,15 @@ typedef struct {
   int32_t zero_point;        /**< output zero point */
   int32_t act_min;           /**< clamp, in [-128, 127]: fused ReLU / ReLU6 */
   int32_t act_max;
-  int32_t fast;              /**< the rule, STM32DVFS_RQ_*: FAST where the compiler proved it equal to the
-                                  model's rule for every channel */
+  int32_t fast;              /**< 1: the compiler proved the fast rule equal to ``rounding`` for every channel */
+  int32_t rounding;          /**< STM32DVFS_ROUND_*: the model's rule */
 } stm32dvfs_requant;
 
 STM32DVFS_NN_INLINE stm32dvfs_requant_channel stm32dvfs_requant_prepare(const stm32dvfs_requant* rq, int32_t channel)
 {
   stm32dvfs_requant_channel q;
   q.m = rq->multiplier[channel];
-  if (rq->fast == STM32DVFS_RQ_FAST) {
+  if (rq->fast) {
     q.s = -1 - rq->shift[channel];
     q.c = (int32_t)((1u << (q.s - 1)) + ((uint32_t)rq->zero_point << q.s));
   } else {
@@ -244,20 +243,21 @@ STM32DVFS_NN_INLINE stm32dvfs_requant_channel stm32dvfs_requant_prepare(const st
   return q;
 }
 
-/** One accumulator -> int8 by the prepared rule (``fast`` as in stm32dvfs_requant). */
+/** One accumulator -> int8 by the prepared rule (``fast`` and ``rounding`` as in stm32dvfs_requant; the
+ *  fast rule is tested first and alone, so that it costs what it did before TFLite's rules). */
 STM32DVFS_NN_INLINE int32_t stm32dvfs_requant_apply(int32_t acc, stm32dvfs_requant_channel q, int32_t fast,
-                                              int32_t act_min, int32_t act_max)
+                                                    int32_t rounding, int32_t act_min, int32_t act_max)
 {
   int32_t v;
-  if (fast == STM32DVFS_RQ_FAST) {
+  if (fast) {
     v = stm32dvfs_nn_sat8(stm32dvfs_nn_smmla(acc, q.m, q.c) >> q.s);
-  } else if (fast == STM32DVFS_RQ_DOUBLE) {
-    v = stm32dvfs_nn_sat8(stm32dvfs_requantize_double(acc, q.m, q.c) + q.s);
-  } else if (fast == STM32DVFS_RQ_HALF_UP) {
-    v = stm32dvfs_nn_sat8(stm32dvfs_requantize_half_up(acc, q.m, q.c) + q.s);
-  } else {
+  } else if (rounding == STM32DVFS_ROUND_EVEN) {
     v = stm32dvfs_requantize(acc, q.m, q.c) + q.s;
     v = stm32dvfs_nn_sat8(v);
+  } else if (rounding == STM32DVFS_ROUND_DOUBLE) {
+    v = stm32dvfs_nn_sat8(stm32dvfs_requantize_double(acc, q.m, q.c) + q.s);
+  } else {
+    v = stm32dvfs_nn_sat8(stm32dvfs_requantize_half_up(acc, q.m, q.c) + q.s);
   }
   /* with the constants of a specialised call these two tests fold away when the clamp is the
    * int8 range (the usual case: a ReLU's output zero point is -128) */

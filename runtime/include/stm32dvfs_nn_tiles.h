@@ -173,7 +173,7 @@ STM32DVFS_NN_INLINE void stm32dvfs_nn_fill_table(stm32dvfs_requant_pair* table, 
 STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_requant_from(int32_t acc, const stm32dvfs_requant_pair* t, int32_t i,
                                                       const stm32dvfs_requant* rq)
 {
-  return stm32dvfs_requant_apply(acc, t->q[i], rq->fast, rq->act_min, rq->act_max);
+  return stm32dvfs_requant_apply(acc, t->q[i], rq->fast, rq->rounding, rq->act_min, rq->act_max);
 }
 
 /** Where reduction element k of a regular convolution tile sits in a pixel's (or a channel's) run
@@ -391,16 +391,6 @@ STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_gcd4(int32_t n)
   "smlad %[a31], %[x1], %[w1], %[a31]\n\t"
 /* ... with the weights read from pw, which advances */
 #define STM32DVFS_NN_KPAIR_4X2 STM32DVFS_NN_SMLAD_4X2("ldrd %[w0], %[w1], [%[pw]], #8\n\t")
-/* GCC sizes an asm statement by its lines (4 bytes each) and places its literal pools by that
- * size: a ".rept" hides up to 48 pairs x 11 instructions, so a function with one could load a
- * constant from a pool out of reach ("offset out of range" from the assembler). These 544
- * comment lines make GCC count the largest expansion; the assembler ignores them. */
-#define STM32DVFS_NN_L4 "@\n@\n@\n@\n"
-#define STM32DVFS_NN_L32                                                                                  \
-  STM32DVFS_NN_L4 STM32DVFS_NN_L4 STM32DVFS_NN_L4 STM32DVFS_NN_L4 STM32DVFS_NN_L4 STM32DVFS_NN_L4          \
-      STM32DVFS_NN_L4 STM32DVFS_NN_L4
-#define STM32DVFS_NN_L160 STM32DVFS_NN_L32 STM32DVFS_NN_L32 STM32DVFS_NN_L32 STM32DVFS_NN_L32 STM32DVFS_NN_L32
-#define STM32DVFS_NN_REPT_LENGTH STM32DVFS_NN_L160 STM32DVFS_NN_L160 STM32DVFS_NN_L160 STM32DVFS_NN_L32 STM32DVFS_NN_L32
 #define STM32DVFS_NN_OPERANDS_4X2                                                                        \
   [a00] "+r"(acc[0]), [a01] "+r"(acc[1]), [a10] "+r"(acc[2]), [a11] "+r"(acc[3]), [a20] "+r"(acc[4]),   \
       [a21] "+r"(acc[5]), [a30] "+r"(acc[6]), [a31] "+r"(acc[7]), [px] "+r"(px), [pw] "+r"(pw),         \
@@ -441,7 +431,7 @@ STM32DVFS_NN_INLINE const uint32_t* stm32dvfs_nn_mac_4x2(const uint32_t* px, con
   uint32_t w0, w1, x0, x1;
   /* the count must be a constant: only after inlining and constant propagation */
   if (__builtin_constant_p(kpairs) && kpairs <= 48) {
-    __asm__ volatile(".rept %c[n]\n\t" STM32DVFS_NN_KPAIR_4X2 ".endr\n\t" STM32DVFS_NN_REPT_LENGTH
+    __asm__ volatile(".rept %c[n]\n\t" STM32DVFS_NN_KPAIR_4X2 ".endr\n\t"
                      : STM32DVFS_NN_OPERANDS_4X2
                      : [n] "i"(kpairs)
                      : "memory");
@@ -512,7 +502,7 @@ STM32DVFS_NN_INLINE const uint32_t* stm32dvfs_nn_mac_4x2_bias(const uint32_t* px
     uint32_t w0, w1, x0, x1;
     int32_t a00 = (int32_t)(intptr_t)bias, a01;
     __asm__ volatile(STM32DVFS_NN_KPAIR0_4X2 ".set .Lstm32dvfs_k, 8\n\t"
-                     ".rept %c[n] - 1\n\t" STM32DVFS_NN_KPAIRK_4X2 ".endr\n\t" STM32DVFS_NN_REPT_LENGTH
+                     ".rept %c[n] - 1\n\t" STM32DVFS_NN_KPAIRK_4X2 ".endr\n\t"
                      : [a00] "+&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(acc[2]), [a11] "=&r"(acc[3]),
                        [a20] "=&r"(acc[4]), [a21] "=&r"(acc[5]), [a30] "=&r"(acc[6]), [a31] "=&r"(acc[7]),
                        [px] "+r"(px), [pw] "+r"(pw), [w0] "=&r"(w0), [w1] "=&r"(w1), [x0] "=&r"(x0), [x1] "=&r"(x1)
@@ -709,7 +699,8 @@ STM32DVFS_NN_INLINE void stm32dvfs_conv2d_tile_weights_s16(const stm32dvfs_conv2
 STM32DVFS_NN_INLINE void stm32dvfs_conv2d_store(const stm32dvfs_conv2d_args* a, int32_t acc,
                                                 stm32dvfs_requant_channel q, int8_t* out, int32_t index)
 {
-  int32_t y = stm32dvfs_requant_apply(acc, q, a->requant.fast, a->requant.act_min, a->requant.act_max);
+  int32_t y = stm32dvfs_requant_apply(acc, q, a->requant.fast, a->requant.rounding, a->requant.act_min,
+                                      a->requant.act_max);
   if (a->residual.input) {
     y = stm32dvfs_residual_apply(&a->residual, y, a->residual.input[index]);
   }
@@ -818,7 +809,7 @@ STM32DVFS_NN_INLINE const uint32_t* stm32dvfs_nn_blocks_4x2_fast(const uint32_t*
                    "smlad %[a00], %[x0], %[w0], %[a00]\n\t"
                    "smlad %[a01], %[x0], %[w1], %[a01]\n\t"
                    ".set .Lstm32dvfs_k, 8\n\t"
-                   ".rept %c[n] - 1\n\t" STM32DVFS_NN_KPAIRK_4X2 ".endr\n\t" STM32DVFS_NN_REPT_LENGTH
+                   ".rept %c[n] - 1\n\t" STM32DVFS_NN_KPAIRK_4X2 ".endr\n\t"
                    "ldrd %[w0], %[w1], %[q1]\n\t"
                    "ldr %[x1], %[s1]\n\t"
                    "ldr %[x0], %[o]\n\t"
@@ -884,7 +875,7 @@ STM32DVFS_NN_INLINE void stm32dvfs_conv2d_tile_execute_s16(const stm32dvfs_conv2
     int8_t* out = a->output + index0;
     /* the usual case: the fast rule, no clamp inside int8, no residual */
 #if defined(__OPTIMIZE__)
-    const int32_t rule = a->requant.fast == STM32DVFS_RQ_FAST && a->requant.act_min == -128 && a->requant.act_max == 127 &&
+    const int32_t rule = a->requant.fast && a->requant.act_min == -128 && a->requant.act_max == 127 &&
                          !a->residual.input && channels == 2 && __builtin_constant_p(plane) && plane <= 4092;
     /* only where the compiler knows it (a residual's pointer is not a constant): otherwise the
      * assembly would be compiled into a branch never taken, and may not find its registers */

@@ -37,7 +37,15 @@ static inline int32_t stm32dvfs_requantize(int32_t acc, int32_t multiplier, int3
  * right shift, half away from zero again. Two roundings: one off the exact value now and then,
  * and exactly what the TFLite interpreter computes.
  */
-static inline int32_t stm32dvfs_requantize_double(int32_t acc, int32_t multiplier, int32_t shift)
+#if defined(__GNUC__)
+/* out of line: inlined at every output of a kernel it would grow the kernel (its assembly blocks
+ * included) past the reach of GCC's literal pools; "unused": not every file that includes this
+ * header calls it */
+#define STM32DVFS_OUT_OF_LINE __attribute__((noinline, unused))
+#else
+#define STM32DVFS_OUT_OF_LINE
+#endif
+STM32DVFS_OUT_OF_LINE static int32_t stm32dvfs_requantize_double(int32_t acc, int32_t multiplier, int32_t shift)
 {
   const int32_t left = shift > 0 ? shift : 0;
   const int32_t right = shift > 0 ? 0 : -shift;

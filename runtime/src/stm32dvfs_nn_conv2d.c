@@ -257,7 +257,7 @@ static void channels_4x1(const stm32dvfs_conv2d_args* args, const uint32_t* col,
   const int32_t quads = depth >> 2, rest = depth & 3;
   const int32_t channels = d->out_channels;
   /* the usual case: fast rule, no clamp inside int8, no residual, four pixels */
-  const int simple = rq->fast == STM32DVFS_RQ_FAST && rq->act_min == -128 && rq->act_max == 127 && !residual && count == 4;
+  const int simple = rq->fast && rq->act_min == -128 && rq->act_max == 127 && !residual && count == 4;
   const int32_t zero_point = rq->zero_point;
   const int8_t* w = args->weights;
   for (int32_t o = 0; o < channels; ++o, w += depth, out += plane) {
@@ -281,7 +281,7 @@ static void channels_4x1(const stm32dvfs_conv2d_args* args, const uint32_t* col,
       const stm32dvfs_requant_channel q = stm32dvfs_requant_prepare(rq, o);
       const int32_t acc[4] = {a0, a1, a2, a3};
       for (int32_t j = 0; j < count; ++j) {
-        int32_t y = stm32dvfs_requant_apply(acc[j], q, rq->fast, rq->act_min, rq->act_max);
+        int32_t y = stm32dvfs_requant_apply(acc[j], q, rq->fast, rq->rounding, rq->act_min, rq->act_max);
         if (residual) {
           y = stm32dvfs_residual_apply(&args->residual, y, residual[o * plane + j]);
         }

@@ -15,7 +15,7 @@ int stm32dvfs_dense_s8(const stm32dvfs_dense_args* args)
   const int32_t quads = depth / 4;
   const int32_t rest = depth - 4 * quads;
   const int32_t offset = -args->input_zero_point;
-  const int32_t fast = args->requant.fast, act_min = args->requant.act_min, act_max = args->requant.act_max;
+  const int32_t fast = args->requant.fast, rounding = args->requant.rounding, act_min = args->requant.act_min, act_max = args->requant.act_max;
   int16_t* col = (int16_t*)(void*)args->buffer;
   static const int8_t order[4] = {0, 2, 1, 3};
   for (int32_t n = 0; n < args->batches; ++n) {
@@ -36,7 +36,8 @@ int stm32dvfs_dense_s8(const stm32dvfs_dense_args* args)
         acc += (x[4 * quads + k] + offset) * w[k];
       }
       const stm32dvfs_requant_channel rq = stm32dvfs_requant_prepare(&args->requant, j);
-      args->output[n * args->out_features + j] = (int8_t)stm32dvfs_requant_apply(acc, rq, fast, act_min, act_max);
+      args->output[n * args->out_features + j] = (int8_t)stm32dvfs_requant_apply(acc, rq, fast, rounding, act_min,
+                                                                                                act_max);
     }
   }
   return STM32DVFS_OK;

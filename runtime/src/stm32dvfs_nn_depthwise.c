@@ -70,7 +70,7 @@ static inline int8_t requant(int32_t acc, const channel_rule* r, const stm32dvfs
   if (r->simple) {
     return (int8_t)stm32dvfs_nn_sat8(stm32dvfs_nn_smmla(acc, r->q.m, r->q.c) >> r->q.s);
   }
-  return (int8_t)stm32dvfs_requant_apply(acc, r->q, rq->fast, rq->act_min, rq->act_max);
+  return (int8_t)stm32dvfs_requant_apply(acc, r->q, rq->fast, rq->rounding, rq->act_min, rq->act_max);
 }
 
 /* 3x3, stride 1, dilation 1: two outputs per step (file comment). */
@@ -208,7 +208,7 @@ int stm32dvfs_depthwise_conv2d_s8(const stm32dvfs_conv2d_args* args)
                      d->stride_h == 1 && d->stride_w == 1;
   const int32_t words = d->dilation_w == 1 && d->kernel_w <= 8 && d->kernel_h <= 8 ? (d->kernel_w + 3) >> 2 : 0;
   channel_rule rule;
-  rule.simple = rq->fast == STM32DVFS_RQ_FAST && rq->act_min == -128 && rq->act_max == 127;
+  rule.simple = rq->fast && rq->act_min == -128 && rq->act_max == 127;
   int8_t* plane = args->buffer;
   for (int32_t n = 0; n < d->batches; ++n) {
     for (int32_t c = 0; c < d->in_channels; ++c) {

@@ -89,9 +89,9 @@ def _exact_reference(path, quantized_input: str, output: str, tmp_path) -> Refer
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_int8_kernels_equal_the_exact_qdq_semantics(name, tmp_path):
     """Bit-identical to the exact evaluation up to the logits, the int8 tensor the float softmax
-    reads (the softmax itself runs in float32 here and in onnxruntime, by design). The model's
-    input QuantizeLinear divides a float32 input by a float32 scale, as ONNX defines it; the
-    reference starts from that quantized input."""
+    reads (the softmax itself runs in float32 here and in onnxruntime, by design), on full-range
+    inputs. The model's input QuantizeLinear divides a float32 input by a float32 scale, as ONNX
+    defines it; the reference starts from that quantized input."""
     path = ZOO[name].int8_path
     model = onnx.load(path)
     quantize = next(n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == "input")
@@ -103,7 +103,9 @@ def test_int8_kernels_equal_the_exact_qdq_semantics(name, tmp_path):
     exact = _exact_reference(path, quantize.output[0], logits, tmp_path)
     rng = np.random.default_rng(50)
     for _ in range(INPUTS):
-        x = rng.standard_normal(compiled.inputs[0].shape).astype(np.float32)
+        # full range: uniform over what the input quantizer maps to int8, one LSB beyond each end
+        low, high = (-129 - int(zero_point)) * float(scale), (128 - int(zero_point)) * float(scale)
+        x = rng.uniform(low, high, compiled.inputs[0].shape).astype(np.float32)
         q = np.clip(np.rint(x / scale) + zero_point, -128, 127).astype(np.int8)
         want = exact.run([logits], {quantize.output[0]: q})[0]
         np.testing.assert_array_equal(compiled.run_host(x), want.astype(np.float32))

@@ -18,7 +18,7 @@ from typing import Sequence
 
 from tvm import te, tirx
 
-from .requant import RULE_DOUBLE, RULE_EXACT, RULE_FAST, RULE_HALF_UP
+from .requant import RULE_DOUBLE, RULE_EXACT, RULE_HALF_UP
 
 REQUANTIZE_S8 = "stm32dvfs_requantize_s8"
 #: the C function of each rounding rule (qnn/requant.py: RULE_*; runtime/include/stm32dvfs_qnn.h)
@@ -149,8 +149,8 @@ def conv2d_nchw(
 
 
 def _requant_attrs(zero_point: int, lo: int, hi: int, fast: bool, rounding: int = RULE_EXACT) -> dict:
-    """The library call's requantisation: the rule code of ``stm32dvfs_requant.fast``."""
-    return {"stm32dvfs.requant": [int(zero_point), int(lo), int(hi), RULE_FAST if fast else int(rounding)]}
+    """The library call's requantisation (``stm32dvfs_requant``: zero point, clamp, fast, rounding)."""
+    return {"stm32dvfs.requant": [int(zero_point), int(lo), int(hi), int(bool(fast)), int(rounding)]}
 
 
 def dense(

@@ -37,7 +37,7 @@ class StructSpec:
 
 _REQUANT = (("requant.multiplier", "const int32_t*"), ("requant.shift", "const int32_t*"),
             ("requant.zero_point", "int32_t"), ("requant.act_min", "int32_t"), ("requant.act_max", "int32_t"),
-            ("requant.fast", "int32_t"))
+            ("requant.fast", "int32_t"), ("requant.rounding", "int32_t"))
 _RESIDUAL = (("residual.input", "const int8_t*"), ("residual.input_zero_point", "int32_t"),
              ("residual.input_factor", "int32_t"), ("residual.conv_zero_point", "int32_t"),
              ("residual.conv_factor", "int32_t"), ("residual.bits", "int32_t"), ("residual.zero_point", "int32_t"),

@@ -98,8 +98,10 @@ def fast_requant_exact(multiplier, shift, zero_point: int, bounds) -> bool:
 
 
 # ---------------------------------------------------------------------------- TFLite's rules
-#: rounding rules of a layer (``stm32dvfs_requant.fast`` in runtime/include/stm32dvfs_nn_support.h)
-RULE_EXACT, RULE_FAST, RULE_DOUBLE, RULE_HALF_UP = 0, 1, 2, 3
+#: the rounding of a layer's requantisation (``stm32dvfs_requant.rounding``, STM32DVFS_ROUND_* in
+#: runtime/include/stm32dvfs_nn_support.h): ONNX's ties to even, TFLite's double rounding (its
+#: convolutions) and half up (its fully connected layers)
+RULE_EXACT, RULE_DOUBLE, RULE_HALF_UP = 0, 1, 2
 
 
 def tflite_quantize_multiplier(real: float) -> tuple[int, int]:

@@ -320,14 +320,14 @@ class _Lowering:
     # ------------------------------------------------------------ argument structs
     def struct_values(self, scratch, tile: dae.Granularity | None) -> list:
         s = self.spec
-        zp, lo, hi, fast = s["requant"]
+        zp, lo, hi, fast, rounding = s["requant"]
         values: dict = {
             "input": self.param("input"), "input_zero_point": _i32(s["input_zero_point"]),
             "weights": self.param("weights"), "bias": self.param("bias"), "output": self.output(),
             "buffer": _address(scratch) if scratch is not None else _i32(0),
             "requant.multiplier": self.param("multiplier"), "requant.shift": self.param("shift"),
             "requant.zero_point": _i32(zp), "requant.act_min": _i32(lo), "requant.act_max": _i32(hi),
-            "requant.fast": _i32(fast), "tile_channels": _i32(tile.channels if tile else 0),
+            "requant.fast": _i32(fast), "requant.rounding": _i32(rounding), "tile_channels": _i32(tile.channels if tile else 0),
         }
         if s["op"] == "dense":
             struct = mk.DENSE_ARGS
