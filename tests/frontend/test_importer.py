@@ -20,6 +20,7 @@ def _model(nodes, inputs, outputs, inits=()):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
+
 def _relu_model(dims):
     return _model(
         [helper.make_node("Relu", ["x"], ["y"], name="r")],
@@ -153,3 +154,27 @@ def test_model_proto_and_path_agree(tmp_path):
         outs.append(tvm_stm32dvfs.build(mod, params=params).run_host(x))
     np.testing.assert_array_equal(outs[0], outs[1])
     np.testing.assert_allclose(outs[0], x @ np.arange(8, dtype=np.float32).reshape(2, 4))
+
+
+def test_weights_stored_beside_the_model_are_read(tmp_path):
+    """PyTorch's dynamo exporter writes the weights to model.onnx.data next to the model."""
+    rng = np.random.default_rng(0)
+    weights = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    model = _model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])],
+                   [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], [weights])
+    path = tmp_path / "model.onnx"
+    onnx.save(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
+              location="model.onnx.data", size_threshold=0)
+    assert (tmp_path / "model.onnx.data").is_file()
+    mod, params = tvm_stm32dvfs.from_onnx(path)
+    x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    y = tvm_stm32dvfs.build(mod, params=params).run_host(x)
+    import onnxruntime as ort
+
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+    (tmp_path / "model.onnx.data").unlink()
+    with pytest.raises(ModelFormatError, match=r"weights are stored in model.onnx.data beside it.*keep that file"):
+        tvm_stm32dvfs.from_onnx(path)
+

@@ -92,6 +92,14 @@ CASES = {
                                      [numpy_helper.from_array(w(r, 8, s=1.0), "g"), numpy_helper.from_array(w(r, 8), "b"),
                                       numpy_helper.from_array(w(r, 8), "m"),
                                       numpy_helper.from_array((1 + r.random(8)).astype(np.float32), "v")]),
+    # PyTorch's dynamo exporter writes AdaptiveAvgPool2d(1) + flatten as ReduceMean + Reshape
+    "reducemean_reshape_gemm": lambda r: ([
+        helper.make_node("Conv", ["x", "V"], ["v"], pads=[1, 1, 1, 1]),
+        helper.make_node("ReduceMean", ["v"], ["g"], axes=[-2, -1], keepdims=1),
+        helper.make_node("Reshape", ["g", "s"], ["f"]),
+        helper.make_node("Gemm", ["f", "W", "B"], ["y"], transB=1)], [1, 10],
+        [numpy_helper.from_array(w(r, 8, 8, 3, 3), "V"), numpy_helper.from_array(np.array([1, 8], np.int64), "s"),
+         numpy_helper.from_array(w(r, 10, 8), "W"), numpy_helper.from_array(w(r, 10), "B")]),
     "concat_mul": lambda r: ([helper.make_node("Relu", ["x"], ["a"]),
                               helper.make_node("Concat", ["x", "a"], ["c"], axis=1),
                               helper.make_node("Mul", ["c", "c"], ["y"])], [1, 16, 8, 8], []),

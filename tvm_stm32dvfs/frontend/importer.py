@@ -35,6 +35,7 @@ SUPPORTED_OPS = frozenset(
         "MatMul",
         "MaxPool",
         "Mul",
+        "ReduceMean",
         "Relu",
         "Reshape",
         "Softmax",
@@ -76,12 +77,31 @@ def load_onnx(source: ModelSource) -> onnx.ModelProto:
             raise ModelFormatError(
                 f"{path} is not an ONNX model (no graph in the file): re-export it from your framework"
             )
+        _load_external_data(model, path)
     try:
         onnx.checker.check_model(model)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelFormatError(f"{where} is not a valid ONNX model: {first}") from None
     return model
+
+
+def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
+    """Weights stored beside the model (PyTorch's dynamo exporter writes ``model.onnx.data``),
+    read into it, so that the model is whole in memory."""
+    from onnx.external_data_helper import uses_external_data
+
+    external = [t for t in model.graph.initializer if uses_external_data(t)]
+    if not external:
+        return
+    files = sorted({next((e.value for e in t.external_data if e.key == "location"), "?") for t in external})
+    try:
+        onnx.load_external_data_for_model(model, str(path.parent))
+    except Exception as exc:
+        raise ModelFormatError(
+            f"{path}: its weights are stored in {', '.join(files)} beside it, which could not be read "
+            f"({type(exc).__name__}): keep that file next to the model"
+        ) from None
 
 
 def _graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:

@@ -31,11 +31,13 @@ from ..qnn.requant import (accumulator_bounds, fast_requant_exact, fraction_bits
 
 QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 _ACTIVATIONS = frozenset({"Relu", "Clip"})
+#: data movement that may follow a chain's operator before its QuantizeLinear
+_RESHAPES = frozenset({"Reshape", "Flatten"})
 #: operators whose bias a converter may write as a separate Add of a constant
 _BIASED_OPS = frozenset({"MatMul", "Gemm", "Conv"})
 #: operators with an int8 kernel when they sit between DequantizeLinear and QuantizeLinear
 QUANTIZED_OPS = frozenset({
-    "Conv", "Gemm", "MatMul", "Add", "Mul", "GlobalAveragePool", "AveragePool", "MaxPool",
+    "Conv", "Gemm", "MatMul", "Add", "Mul", "GlobalAveragePool", "AveragePool", "MaxPool", "ReduceMean",
     "BatchNormalization", "Softmax", "Reshape", "Flatten", "Transpose", "Identity", "Concat", "Relu", "Clip",
 })
 #: data movement allowed directly on int8 tensors (QOperator graphs)
@@ -239,7 +241,8 @@ class QdqImporter:
                 if nxt.op_type == "QuantizeLinear":
                     self.deferred.add(node.name or node.output[0])
                     break
-                if nxt.op_type in _ACTIVATIONS or (chain_end is node and self._bias_add_of(nxt) is node):
+                if nxt.op_type in _ACTIVATIONS or nxt.op_type in _RESHAPES or (
+                        chain_end is node and self._bias_add_of(nxt) is node):
                     chain_end = nxt
                     continue
                 break
@@ -418,12 +421,11 @@ class QdqImporter:
 
     def emit_chain(self, last: onnx.NodeProto, q: onnx.NodeProto, so: float, zo: int) -> Tensor:
         self.name_hint = _identifier(last.output[0])  # the float value the int8 result stands for
-        activations = []
+        activations, reshapes = [], []
         node = last
-        while node.op_type in _ACTIVATIONS and node.input[0] in self.producer and self.is_deferred(
-            self.producer[node.input[0]]
-        ):
-            activations.append(node)
+        while (node.op_type in _ACTIVATIONS or node.op_type in _RESHAPES) and node.input[0] in self.producer \
+                and self.is_deferred(self.producer[node.input[0]]):
+            (activations if node.op_type in _ACTIVATIONS else reshapes).append(node)
             node = self.producer[node.input[0]]
         lo, hi = self.clamp_bounds(activations, so, zo)
         op = self._bias_add_of(node)
@@ -432,7 +434,27 @@ class QdqImporter:
         handler = getattr(self, f"chain_{node.op_type.lower()}", None)
         if handler is None:
             raise self.fail(node, f"no int8 kernel for {node.op_type} between DequantizeLinear and QuantizeLinear")
-        return handler(node, so, zo, lo, hi)
+        result = handler(node, so, zo, lo, hi)
+        for movement in reversed(reshapes):  # data movement commutes with the quantization
+            shape = self.reshaped(movement, self.shape_of(result))
+            result = Tensor(self.bb.emit(relax.op.reshape(result.expr, shape)), "int8", so, zo)
+        return result
+
+    def chain_reducemean(self, node, so, zo, lo, hi) -> Tensor:
+        """The mean over the spatial axes of an NCHW tensor (PyTorch's AdaptiveAvgPool2d(1)):
+        a global average pool."""
+        x = self.int8_input(node.input[0], node)
+        shape = self.shape_of(x)
+        a = self.attrs(node)
+        axes = a.get("axes")
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            axes = self.const(node.input[1], node).reshape(-1).tolist()
+        if len(shape) != 4 or sorted(int(v) % 4 for v in (axes or [])) != [2, 3]:
+            raise self.fail(node, "int8 ReduceMean is supported over the spatial axes of an NCHW tensor only")
+        pooled = self._avg_pool(x, shape[2:], [1, 1], so, zo, lo, hi)
+        if int(a.get("keepdims", 1)):
+            return pooled
+        return Tensor(self.bb.emit(relax.op.reshape(pooled.expr, shape[:2])), "int8", so, zo)
 
     def _weights(self, node: onnx.NodeProto, name: str, channels_axis: int) -> tuple[np.ndarray, np.ndarray]:
         if name not in self.const_dq:
