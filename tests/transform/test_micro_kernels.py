@@ -18,6 +18,7 @@ from tvm_stm32dvfs.errors import UnsupportedOperatorError
 from tvm_stm32dvfs.lower import lower, relax_passes
 from tvm_stm32dvfs.models.zoo import ZOO
 from tvm_stm32dvfs.qnn.microkernels import KERNELS
+from tvm_stm32dvfs.qnn.requant import RULE_EXACT
 from tvm_stm32dvfs.transform.micro_kernels import ATTR, spec_of, use_micro_kernels
 
 
@@ -95,8 +96,9 @@ def test_description_names_every_role_and_the_requantisation(tmp_path, ort_quant
     conv = next(s for s in specs.values() if s["op"] == "conv2d" and not s.get("residual"))
     assert set(conv["params"]) == {"input", "weights", "bias", "multiplier", "shift", "output"}
     assert conv["dims"]["kernel_h"] == 3 and conv["dims"]["pad_top"] == 1 and conv["dims"]["in_channels"] == 4
-    zero_point, lo, hi, fast = conv["requant"]
+    zero_point, lo, hi, fast, rounding = conv["requant"]
     assert -128 <= lo <= hi <= 127 and fast in (0, 1)
+    assert rounding == RULE_EXACT, "an ONNX model rounds as QuantizeLinear does"
     quantize = next(s for s in specs.values() if s["op"] == "quantize")
     assert quantize["kernel"] == "stm32dvfs_quantize_f32_s8" and quantize["count"] == 4 * 36
 
