@@ -130,7 +130,8 @@ def validate_cmd(
     emulate: bool = typer.Option(False, "--emulate", help="also run the cross-compiled firmware in the emulator"),
     dae: bool = typer.Option(True, "--dae/--no-dae", help="decoupled access-execute tiles (--no-dae: plain kernels)"),
 ) -> None:
-    """Run the generated C on the host against the model's exact semantics and onnxruntime."""
+    """Run the generated C on the host against the model's exact semantics and a second reference
+    (onnxruntime for .onnx, TFLite's default kernels for .tflite)."""
     from rich.progress import Progress
 
     from . import build
@@ -139,7 +140,8 @@ def validate_cmd(
     mod, params = _load(model, shape)
     compiled = build(mod, target=f"stm32dvfs-{board}", params=params, dae=dae, model_name=model.stem)
     with Progress(console=err_console, transient=True) as bar:
-        task = bar.add_task("host C, exact reference, onnxruntime", total=None)
+        references = "TFLite reference and builtin" if model.suffix.lower() == ".tflite" else "exact reference, onnxruntime"
+        task = bar.add_task(f"host C, {references}", total=None)
         report = validate(compiled, model, n_inputs=inputs, seed=seed, inputs_file=inputs_file,
                           progress=lambda done, total: bar.update(task, completed=done, total=total))
     exact, other = report.labels

@@ -16,7 +16,7 @@ from tvm import relax
 from .codegen import CSources, emit_sources
 from .errors import InputMismatchError, Stm32DvfsError
 from .frontend import param_keys
-from .lower import Layer, LoweredModel, TensorInfo, lower, scratch_key
+from .lower import Layer, LoweredModel, TensorInfo, lifetimes, lower, scratch_key
 from .planner import ALIGNMENT, align_up
 from .target import board_of_target
 from .transform import DecoupleAccessExecute
@@ -266,21 +266,14 @@ def _lower_with_default_tiles(mod: tvm.IRModule) -> LoweredModel:
     from . import dae
 
     plain = lower(mod, scratch_after_activations=True)
-    untiered = lower(mod).arena_bytes  # what build(dae=False) gives
-    first: dict[str, int] = {}
-    last: dict[str, int] = {}
-    for i, step in enumerate(plain.steps):
-        for n in (*step.args, *step.outputs):
-            if plain.tensors[n].kind == "activation":
-                first.setdefault(n, i)
-                last[n] = i
-    for _, ref in plain.output_copies:
-        if ref in last:
-            last[ref] = len(plain.steps)
+    untiered_build = lower(mod)  # what build(dae=False) gives
+    untiered = untiered_build.arena_bytes
+    live = {n: span for n, span in lifetimes(plain.steps, plain.output_copies).items()
+            if n in plain.arena_offsets}
     headroom: dict[str, int] = {}
     for i, step in enumerate(plain.steps):
-        top = max((plain.arena_offsets[n] + plain.tensors[n].nbytes for n in first
-                   if first[n] <= i <= last[n] and n in plain.arena_offsets), default=0)
+        top = max((plain.arena_offsets[n] + plain.tensors[n].nbytes for n, (first, last) in live.items()
+                   if first <= i <= last), default=0)
         room = plain.arena_bytes - align_up(top, ALIGNMENT)
         headroom[step.kernel] = min(headroom.get(step.kernel, room), room)
 
@@ -307,7 +300,7 @@ def _lower_with_default_tiles(mod: tvm.IRModule) -> LoweredModel:
                        for k, sb in enumerate(lowered.kernels[step.kernel].scratch)), default=0)
             if end > min(plain.arena_bytes, untiered):
                 headroom[step.kernel] = headroom.get(step.kernel, 0) - (end - min(plain.arena_bytes, untiered))
-    return lower(mod)
+    return untiered_build
 
 
 def _build_planned(mod, board_name, params, model_name, dae, granularity, latency_ms, period_ms, method,

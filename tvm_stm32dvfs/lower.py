@@ -573,25 +573,30 @@ def scratch_key(step: int, index: int) -> str:
     return f"{step}:scratch{index}"
 
 
-def _plan_arena(steps, kernels, tensors, output_copies, scratch_after_activations: bool = False
-                ) -> tuple[dict[str, int], int]:
-    """Lifetimes of activations and kernel scratch -> offsets in one arena (largest first; with
-    ``scratch_after_activations`` every activation before any scratch)."""
+def lifetimes(steps, output_copies) -> dict[str, tuple[int, int]]:
+    """Tensor name -> (first step that writes it, last step that reads it) over the tensors the
+    steps write; a tensor the final output copy reads lives to ``len(steps)``."""
     first: dict[str, int] = {}
     last: dict[str, int] = {}
     for i, s in enumerate(steps):
         for n in s.outputs:
             first.setdefault(n, i)
-            last[n] = max(last.get(n, i), i)
+            last[n] = i
         for n in s.args:
             last[n] = i
-    end = len(steps)
     for _, ref in output_copies:  # read by the final copy
-        last[ref] = end
+        last[ref] = len(steps)
+    return {n: (i, last[n]) for n, i in first.items()}
+
+
+def _plan_arena(steps, kernels, tensors, output_copies, scratch_after_activations: bool = False
+                ) -> tuple[dict[str, int], int]:
+    """Lifetimes of activations and kernel scratch -> offsets in one arena (largest first; with
+    ``scratch_after_activations`` every activation before any scratch)."""
     planner = GreedyMemoryPlanner()
-    for n, info in tensors.items():
-        if info.kind == "activation" and n in first:
-            planner.add_buffer(n, info.nbytes, first[n], last[n])
+    for n, (first, last) in lifetimes(steps, output_copies).items():
+        if tensors[n].kind == "activation":
+            planner.add_buffer(n, tensors[n].nbytes, first, last)
     # with scratch after the activations, the activations sit where they would without it (a DAE
     # tile's buffers then fill the room a plain build leaves free, see driver.build)
     for i, s in enumerate(steps):

@@ -21,9 +21,9 @@ import onnx.utils
 import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
-from onnx.reference import ReferenceEvaluator
 
 import tvm_stm32dvfs
+from tvm_stm32dvfs.evaluate.validate import exact_reference, full_range_inputs, source_model
 from tvm_stm32dvfs.models.zoo import ZOO, build_int8
 
 INPUTS = 50
@@ -69,45 +69,23 @@ def test_int8_model_argmax_and_arena(name):
     assert compiled.arena_bytes < float_arena / 2
 
 
-def _exact_reference(path, quantized_input: str, output: str, tmp_path) -> ReferenceEvaluator:
-    """The QDQ model from its quantized input to ``output``, evaluated in float64 by ONNX's
-    reference evaluator: every float constant (the scales) widened to float64, so dequantize,
-    convolution and quantize round only where the operator says so. Opset 21 is the first whose
-    reference Q/DQ implementation exists; it defines int8 quantization as opset 17 does."""
-    onnx.utils.extract_model(str(path), str(tmp_path / "exact.onnx"), [quantized_input], [output])
-    wide = onnx.load(tmp_path / "exact.onnx")
-    for init in wide.graph.initializer:
-        if init.data_type == onnx.TensorProto.FLOAT:
-            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float64), init.name))
-    for opset in wide.opset_import:
-        if opset.domain in ("", "ai.onnx"):
-            opset.version = max(opset.version, 21)
-    return ReferenceEvaluator(wide)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_int8_kernels_equal_the_exact_qdq_semantics(name, tmp_path):
     """Bit-identical to the exact evaluation up to the logits, the int8 tensor the float softmax
     reads (the softmax itself runs in float32 here and in onnxruntime, by design), on full-range
-    inputs. The model's input QuantizeLinear divides a float32 input by a float32 scale, as ONNX
-    defines it; the reference starts from that quantized input."""
+    inputs (uniform over what the input quantizer maps to int8, one LSB beyond each end). The
+    model's input QuantizeLinear divides a float32 input by a float32 scale, as ONNX defines it,
+    in the reference too."""
     path = ZOO[name].int8_path
     model = onnx.load(path)
-    quantize = next(n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == "input")
-    consts = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    scale, zero_point = consts[quantize.input[1]], consts[quantize.input[2]]
     logits = next(n.input[0] for n in model.graph.node if n.op_type == "Softmax")
     onnx.utils.extract_model(str(path), str(tmp_path / "logits.onnx"), ["input"], [logits])
     compiled = tvm_stm32dvfs.build(tvm_stm32dvfs.from_onnx(tmp_path / "logits.onnx")[0])
-    exact = _exact_reference(path, quantize.output[0], logits, tmp_path)
-    rng = np.random.default_rng(50)
-    for _ in range(INPUTS):
-        # full range: uniform over what the input quantizer maps to int8, one LSB beyond each end
-        low, high = (-129 - int(zero_point)) * float(scale), (128 - int(zero_point)) * float(scale)
-        x = rng.uniform(low, high, compiled.inputs[0].shape).astype(np.float32)
-        q = np.clip(np.rint(x / scale) + zero_point, -128, 127).astype(np.int8)
-        want = exact.run([logits], {quantize.output[0]: q})[0]
+    exact = exact_reference(onnx.load(tmp_path / "logits.onnx"))
+    for feed in full_range_inputs(compiled, source_model(tmp_path / "logits.onnx"), INPUTS, 50):
+        x = feed[compiled.inputs[0].name]
+        want = exact.run([logits], {"input": x})[0]
         np.testing.assert_array_equal(compiled.run_host(x), want.astype(np.float32))
 
 

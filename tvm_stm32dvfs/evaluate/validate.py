@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from rich.table import Table
@@ -65,9 +66,10 @@ def _input_quantizers(model) -> dict[str, tuple[float, int]]:
     from onnx import numpy_helper
 
     consts = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    graph_inputs = {i.name for i in model.graph.input}
     found: dict[str, tuple[float, int]] = {}
     for node in model.graph.node:
-        if node.op_type == "QuantizeLinear" and node.input[0] in {i.name for i in model.graph.input}:
+        if node.op_type == "QuantizeLinear" and node.input[0] in graph_inputs:
             scale = consts.get(node.input[1])
             zp = consts.get(node.input[2]) if len(node.input) > 2 and node.input[2] else np.zeros((), np.uint8)
             if scale is not None and zp is not None and scale.size == 1 and zp.dtype == np.int8:
@@ -140,32 +142,29 @@ def _tflite_source(path: Path) -> SourceModel:
 
 def full_range_inputs(compiled, source: SourceModel, n: int, seed: int) -> list[dict[str, np.ndarray]]:
     """``n`` seeded inputs over the whole range the model accepts (see the module docstring)."""
+    return random_inputs(compiled, n, seed, [source.quantizers.get(name) for name in source.input_names])
+
+
+def random_inputs(compiled, n: int, seed: int, quantizers: Sequence[tuple[float, int] | None] = ()
+                  ) -> list[dict[str, np.ndarray]]:
+    """``n`` seeded inputs of the model's shapes: int8 uniform over its range; a float input with
+    a quantizer (scale, zero point; by input position) uniform over the range it maps to, +-1 LSB;
+    any other float input standard-normal."""
     rng = np.random.default_rng(seed)
-    quantizers = source.quantizers
-    onnx_names = source.input_names
+    quantizers = list(quantizers) + [None] * (len(compiled.inputs) - len(quantizers))
     feeds = []
     for _ in range(n):
         feed = {}
-        for onnx_name, t in zip(onnx_names, compiled.inputs):
+        for t, quantizer in zip(compiled.inputs, quantizers):
             if t.dtype == "int8":
                 feed[t.name] = rng.integers(-128, 128, size=t.shape, dtype=np.int8)
-            elif onnx_name in quantizers:
-                scale, zp = quantizers[onnx_name]
+            elif quantizer is not None:
+                scale, zp = quantizer
                 feed[t.name] = rng.uniform((-129 - zp) * scale, (128 - zp) * scale, size=t.shape).astype(t.dtype)
             else:
                 feed[t.name] = rng.standard_normal(t.shape).astype(t.dtype)
         feeds.append(feed)
     return feeds
-
-
-def random_inputs(compiled, n: int, seed: int) -> list[dict[str, np.ndarray]]:
-    """``n`` seeded inputs of the model's shapes: int8 uniform over its range, float standard-normal."""
-    rng = np.random.default_rng(seed)
-    return [
-        {t.name: (rng.integers(-128, 128, size=t.shape, dtype=np.int8) if t.dtype == "int8"
-                  else rng.standard_normal(t.shape).astype(t.dtype)) for t in compiled.inputs}
-        for _ in range(n)
-    ]
 
 
 def inputs_from_file(compiled, source: SourceModel, path: Path | str) -> list[dict[str, np.ndarray]]:

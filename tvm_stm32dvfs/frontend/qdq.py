@@ -14,7 +14,6 @@ after the last DequantizeLinear) run in float, as the model says.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -50,6 +49,20 @@ FLOAT_OPS = frozenset({"Softmax", "Flatten", "Reshape", "Identity", "Relu", "Ave
 
 def is_qdq_model(model: onnx.ModelProto) -> bool:
     return any(n.op_type in QDQ_OPS for n in model.graph.node)
+
+
+def same_pads(spatial, kernel, strides, dilations, odd_after: bool = True) -> list[int]:
+    """[top, left, bottom, right] padding of a SAME convolution or pool (output = ceil(size /
+    stride)); an odd total puts the extra pixel after (ONNX SAME_UPPER, TFLite SAME) or before
+    (SAME_LOWER)."""
+    begin, end = [], []
+    for size, k, s, d in zip(spatial, kernel, strides, dilations):
+        out = -(-size // s)
+        total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+        small, big = total // 2, total - total // 2
+        begin.append(small if odd_after else big)
+        end.append(big if odd_after else small)
+    return [begin[0], begin[1], end[0], end[1]]
 
 
 @dataclass(frozen=True)
@@ -526,14 +539,7 @@ class QdqImporter:
             return [pads[0], pads[1], pads[2], pads[3]]
         if auto == "VALID":
             return [0, 0, 0, 0]
-        begin, end = [], []
-        for size, k, s, d in zip(spatial, kernel, strides, dilations):
-            out = math.ceil(size / s)
-            total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
-            small, big = total // 2, total - total // 2
-            begin.append(small if auto == "SAME_UPPER" else big)
-            end.append(big if auto == "SAME_UPPER" else small)
-        return [begin[0], begin[1], end[0], end[1]]
+        return same_pads(spatial, kernel, strides, dilations, odd_after=auto == "SAME_UPPER")
 
     def chain_gemm(self, node, so, zo, lo, hi) -> Tensor:
         a = self.attrs(node)

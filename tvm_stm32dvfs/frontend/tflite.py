@@ -26,7 +26,7 @@ Anything else — float or int16 tensors, other operators, several subgraphs —
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence, Union
 
@@ -38,7 +38,7 @@ from ..errors import DynamicShapeError, ModelFormatError, UnsupportedOperatorErr
 from ..qnn import kernels
 from ..qnn.requant import (RULE_DOUBLE, RULE_HALF_UP, accumulator_bounds, fast_half_up_valid,
                            tflite_quantize_multiplier)
-from .qdq import _identifier
+from .qdq import _identifier, same_pads
 
 #: TFLite operators this release compiles (int8 tensors, int32 biases)
 SUPPORTED_TFLITE_OPS = frozenset({
@@ -214,13 +214,13 @@ class TfliteImporter:
             shape = self.input_shape(index)
             var = relax.Var(_identifier(self.tensor_name(index)), relax.TensorType(shape, "int8"))
             params.append(var)
-            self.values[index] = (var, tuple(shape), scale, zp)
+            self.values[index] = Value(var, tuple(shape), scale, zp)
         with self.bb.function("main", params):
             with self.bb.dataflow():
-                for index, (var, shape, scale, zp) in list(self.values.items()):
-                    self.name_hint = _identifier(self.tensor_name(index))
-                    expr = self.bb.emit(relax.op.permute_dims(var, list(_NCHW))) if len(shape) == 4 else var
-                    self.values[index] = Value(expr, shape, scale, zp)
+                for index, v in list(self.values.items()):  # the model's NHWC inputs, as NCHW
+                    if len(v.shape) == 4:
+                        self.name_hint = _identifier(self.tensor_name(index))
+                        self.values[index] = replace(v, expr=self.bb.emit(relax.op.permute_dims(v.expr, list(_NCHW))))
                 for k, (name, op) in enumerate(self.ops):
                     self.visit(k, name, op)
                 outs = []
@@ -306,15 +306,7 @@ class TfliteImporter:
     def _padding(padding: int, size: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
                  dilations: Sequence[int]) -> list[int]:
         """TFLite's ComputePaddingHeightWidth: SAME puts the odd pixel after; VALID none."""
-        if padding == 1:  # VALID
-            return [0, 0, 0, 0]
-        before, after = [], []
-        for n, k, s, d in zip(size, kernel, strides, dilations):
-            out = (n + s - 1) // s
-            total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
-            before.append(total // 2)
-            after.append(total - total // 2)
-        return [before[0], before[1], after[0], after[1]]
+        return [0, 0, 0, 0] if padding == 1 else same_pads(size, kernel, strides, dilations)
 
     def _conv(self, op, where: str, depthwise: bool) -> Value:
         from tflite.Conv2DOptions import Conv2DOptions
