@@ -1,5 +1,5 @@
 # Two commands take a fresh Debian + Python machine to a working checkout:
-#   make demo   compile a bundled model for the default board and print its layer table
+#   make demo   plan the bundled KWS model at 1.25x the baseline latency, emulate both, write the firmware
 #   make test   the whole test suite (what CI runs)
 # Both install what is missing first and are safe to rerun.
 
@@ -32,7 +32,7 @@ toolchain:
 	fi
 
 demo: deps toolchain
-	$(VENV)/bin/stm32dvfs compile tvm_stm32dvfs/models/kws_dscnn_int8.onnx -o out/demo
+	$(VENV)/bin/stm32dvfs evaluate tvm_stm32dvfs/models/kws_dscnn_int8.onnx --qos 1.25 --project out/demo
 
 test: deps toolchain
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup tests

@@ -236,6 +236,9 @@ def test_evaluate_rejects_bad_arguments_in_one_line(tmp_path):
     assert_one_line_error(run_cli("evaluate", model, "--all"), r"not both")
     assert_one_line_error(run_cli("evaluate", model, "--method", "greedy"), r"unknown --method 'greedy'")
     assert_one_line_error(run_cli("evaluate", model, "--board", "nucleo-nope"), r"nucleo-nope")
+    assert_one_line_error(run_cli("evaluate", model, "--qos", "0.5,1"), r"--qos '0.5,1': .* each >= 1")
+    assert_one_line_error(run_cli("evaluate", model, "--qos", "fast"), r"--qos 'fast'")
+    assert_one_line_error(run_cli("evaluate", "--all", "--project", str(tmp_path / "p")), r"one model's firmware")
     assert not list(tmp_path.iterdir())
 
 
@@ -245,8 +248,9 @@ def test_evaluate_prints_the_policy_table_and_writes_rows_and_plots(tmp_path):
     import json
 
     out = tmp_path / "eval"
-    proc = run_cli("evaluate", str(ZOO["kws_dscnn"].int8_path), "--qos", "2", "--json", str(out / "rows.json"),
-                   "--csv", str(out / "rows.csv"), "--plots", str(out / "plots"), "--format", "svg", "--sensitivity")
+    proc = run_cli("evaluate", str(ZOO["kws_dscnn"].int8_path), "--qos", "1.25,2", "--json", str(out / "rows.json"),
+                   "--csv", str(out / "rows.csv"), "--plots", str(out / "plots"), "--format", "svg", "--sensitivity",
+                   "--project", str(out / "firmware"))
     assert proc.returncode == 0, proc.stderr
     for policy in ("tinyengine", "tinyengine_sleep", "static_dvfs", "layer_dvfs", "dae_dvfs"):
         assert policy in proc.stdout
@@ -257,6 +261,12 @@ def test_evaluate_prints_the_policy_table_and_writes_rows_and_plots(tmp_path):
     assert len((out / "rows.csv").read_text().splitlines()) == 1 + len(rows)
     plots = sorted(p.name for p in (out / "plots").iterdir())
     assert plots == ["energy_kws_dscnn_int8_stm32f746g-disco.svg", "timeline_kws_dscnn_int8_stm32f746g-disco.svg"]
+    assert sorted({r["qos"] for r in rows}) == [1.25, 2.0]
+    # the project carries the plan of (e) at the loosest level: its plan table lists (e)'s states
+    e = next(r for r in rows if r["policy"] == "dae_dvfs" and r["qos"] == 2.0)
+    assert (out / "firmware" / "CMakeLists.txt").is_file()
+    plan_c = (out / "firmware" / "model" / "plan.c").read_text()
+    assert all(state in plan_c for state in e["states"].split())
 
 
 def test_evaluate_all_runs_every_bundled_model_on_every_board(monkeypatch, tmp_path):
@@ -271,7 +281,7 @@ def test_evaluate_all_runs_every_bundled_model_on_every_board(monkeypatch, tmp_p
 
     monkeypatch.setattr(zoo, "ZOO", {"kws_dscnn": zoo.ZOO["kws_dscnn"]})
     monkeypatch.setattr(tvm_stm32dvfs.boards, "known_boards", lambda: ["stm32f746g-disco"])
-    result = CliRunner().invoke(app, ["evaluate", "--all", "--predict", "--qos", "2", "--json",
+    result = CliRunner().invoke(app, ["evaluate", "--all", "--predict", "--qos", "1.5,3", "--json",
                                       str(tmp_path / "all.json")])
     assert result.exit_code == 0, result.output
     assert "kws_dscnn_int8 on stm32f746g-disco" in result.output

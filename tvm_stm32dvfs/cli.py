@@ -337,8 +337,9 @@ def evaluate_cmd(
     model: Optional[Path] = typer.Argument(None, help=MODEL_HELP + "; omit with --all"),
     board: str = typer.Option("stm32f746g-disco", "--board", help="target board"),
     all_: bool = typer.Option(False, "--all", help="every bundled int8 model on every board"),
-    qos: int = typer.Option(8, "--qos", min=2, help="QoS levels: budgets from the fastest achievable latency to "
-                            "3x it (the period equals the budget)"),
+    qos: str = typer.Option("1,1.1,1.25,1.5,2,3", "--qos", help="QoS levels: latency budgets as multiples of the "
+                            "baseline's latency (plain kernels at the fastest clock), comma-separated, each >= 1 "
+                            "(the period equals the budget)"),
     method: str = typer.Option("dp", "--method", help="solver of the DAE+DVFS plan: dp, exact (label search over "
                                "exact times) or z3 (proves the exact plan optimal; slow on whole models, see "
                                "docs/optimizer.md)"),
@@ -352,25 +353,32 @@ def evaluate_cmd(
     emulate: bool = typer.Option(True, "--emulate/--predict", help="run every plan's firmware in the emulator "
                                  "(--predict: report the optimizer's predictions only)"),
     shape: Optional[list[str]] = typer.Option(None, "--shape", help=SHAPE_HELP),
+    project: Optional[Path] = typer.Option(None, "--project", help="write the firmware project of the DAE+DVFS "
+                                           "plan at the loosest QoS level evaluated (one MODEL)"),
 ) -> None:
     """Energy per period of TinyEngine-style deployment and of DVFS policies, per QoS level."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from . import build
     from .boards import known_boards, load
-    from .evaluate.energy import board_summaries, evaluate_policies, write_csv, write_json
+    from .evaluate.energy import evaluate_policies, summaries, write_csv, write_json
     from .evaluate.energy import sensitivity as sensitivity_rows
     from .profile import profile
     from .report import evaluation_table, plot_energy_vs_qos, plot_timeline, sensitivity_table
 
     if method not in ("dp", "exact", "z3"):
         raise Stm32DvfsError(f"unknown --method {method!r}: use dp, exact or z3")
+    levels = _qos_levels(qos)
     if plot_format not in ("png", "svg"):
         raise Stm32DvfsError(f"unknown --format {plot_format!r}: use png or svg")
     if all_ == (model is not None):
         raise Stm32DvfsError("give a MODEL or --all (every bundled int8 model on every board), not both")
     if all_ and shape:
         raise Stm32DvfsError("--shape applies to a MODEL, not to --all (the bundled models have static shapes)")
+    if all_ and project is not None:
+        raise Stm32DvfsError("--project writes one model's firmware: give a MODEL, not --all")
+    if project is not None and not emulate:
+        raise Stm32DvfsError("--project exports the plan the emulator ran: drop --predict")
     if all_:
         from .models.zoo import ZOO
 
@@ -388,10 +396,16 @@ def evaluate_cmd(
             mod, params = _load(path, shape)
             compiled = build(mod, target=f"stm32dvfs-{board_name}", params=params, model_name=path.stem)
             measured = profile(compiled, b)
-            found = evaluate_policies(compiled, b, measured, levels=qos, method=method, emulate_runs=emulate,
+            found = evaluate_policies(compiled, b, measured, qos=levels, method=method, emulate_runs=emulate,
                                       progress=lambda text: progress.update(task, description=text))
             rows += found
             console.print(evaluation_table(found, title=f"{path.stem} on {board_name}: energy per period"))
+            if project is not None:
+                mine = [r for r in found if r.policy == "dae_dvfs" and r.feasible]
+                if not mine:
+                    raise Stm32DvfsError(f"no QoS level of {path.stem} has a DAE+DVFS plan: no project to write")
+                progress.update(task, description=f"{path.stem}: writing the firmware project")
+                compiled.with_plan(mine[-1].plan).export_project(project)
             if sensitivity:
                 progress.update(task, description=f"{path.stem} on {board_name}: sensitivity")
                 budgets = sorted({r.budget_ms for r in found})
@@ -410,13 +424,43 @@ def evaluate_cmd(
         write_json(rows, json_path)
     if csv_path is not None:
         write_csv(rows, csv_path)
-    for b in board_summaries(rows):
-        if b.levels_vs_tinyengine_sleep:
-            console.print(f"{b.board}: DAE+DVFS saves {b.max_vs_tinyengine_sleep:.1f} % (max), "
-                          f"{b.mean_vs_tinyengine_sleep:.1f} % (mean) of TinyEngine+sleep/stop's energy where both "
-                          "meet the budget")
+    for r in rows:
+        if r.policy == "dae_dvfs" and r.feasible and r.saving_vs_tinyengine_sleep is not None \
+                and len({q.budget_ms for q in rows if (q.model, q.board) == (r.model, r.board)}) == 1:
+            b = next(q for q in rows if (q.model, q.board, q.budget_ms, q.policy) ==
+                     (r.model, r.board, r.budget_ms, "tinyengine_sleep"))
+            console.print(f"{r.model} on {r.board}, budget {r.budget_ms:.2f} ms = "
+                          f"{'-' if r.qos is None else format(r.qos, '.3g')}x the baseline's "
+                          f"latency, energy per period: TinyEngine + sleep {b.energy_uj:,.1f} uJ, DAE + DVFS "
+                          f"{r.energy_uj:,.1f} uJ: {r.saving_vs_tinyengine_sleep:.1f} % less (kernels "
+                          f"{_f(r.kernel_effect)} %, DVFS {_f(r.dvfs_effect)} %)")
+    if project is not None:
+        console.print(f"firmware project of the DAE+DVFS plan: {project} (README.md there says how to build)")
+    for m in summaries(rows):
+        if m.levels_vs_tinyengine_sleep == 1:
+            continue  # said above
+        if m.levels_vs_tinyengine_sleep:
+            console.print(f"{m.model} on {m.board}: DAE+DVFS saves {m.max_vs_tinyengine_sleep:.1f} % (best level), "
+                          f"{m.mean_vs_tinyengine_sleep:.1f} % (mean over {m.levels_vs_tinyengine_sleep} levels) of "
+                          f"TinyEngine+sleep/stop's energy; the kernels {_f(m.mean_kernel_effect)} %, DVFS "
+                          f"{_f(m.mean_dvfs_effect)} % (means)")
         else:
-            console.print(f"{b.board}: TinyEngine meets none of the budgets evaluated")
+            console.print(f"{m.model} on {m.board}: TinyEngine meets none of the budgets evaluated")
+
+
+def _f(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _qos_levels(text: str) -> list[float]:
+    try:
+        levels = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        levels = []
+    if not levels or any(not (q >= 1.0) for q in levels):
+        raise Stm32DvfsError(f"--qos {text!r}: give multiples of the baseline's latency, each >= 1, comma-separated "
+                             "(e.g. --qos 1,1.25,2)")
+    return levels
 
 
 def _timeline_row(rows):

@@ -10,8 +10,9 @@ from dataclasses import replace
 import pytest
 
 import tvm_stm32dvfs
-from tvm_stm32dvfs.evaluate.energy import (POLICIES, evaluate_policies, lp_lower_bound_uj, perturbed_problem,
-                                           policy_plans, qos_budgets_ms, write_csv, write_json)
+from tvm_stm32dvfs.evaluate.energy import (PLAIN_POLICIES, POLICIES, QOS_LEVELS, baseline_plan, evaluate_policies,
+                                           lp_lower_bound_uj, perturbed_problem, policy_plans, qos_budgets_ms,
+                                           summaries, write_csv, write_json)
 from tvm_stm32dvfs.optimize import brute_force, evaluate
 from tvm_stm32dvfs.optimize.from_profile import PLAIN, plan_problem
 from tvm_stm32dvfs.optimize.plan import minimum_latency_ms
@@ -42,7 +43,42 @@ def profile() -> Profile:
 
 
 def _budgets(profile):
-    return qos_budgets_ms(minimum_latency_ms(plan_problem(profile, BOARD, 1.0)), levels=8)
+    """From the fastest plan (DAE tiles, which only (e) and the DAE race meet) to 3x the baseline."""
+    fastest = minimum_latency_ms(plan_problem(profile, BOARD, 1.0))
+    return [fastest, *qos_budgets_ms(baseline_plan(profile, BOARD).predicted_latency_ms)]
+
+
+def test_the_qos_ladder_is_the_baselines_latency_times_the_levels(profile):
+    base = baseline_plan(profile, BOARD)
+    assert {(c.key.granularity, c.key.access_state) for c in base.choices} == {(PLAIN, BOARD.max_state().id)}
+    # the plain kernels at the fastest state, from the profile's own rows
+    fastest = BOARD.max_state().id
+    plain_us = sum(r.time_us for r in profile.rows if r.granularity == PLAIN and r.state == fastest)
+    assert base.predicted_latency_ms == pytest.approx(plain_us / 1000)
+    assert qos_budgets_ms(base.predicted_latency_ms) == pytest.approx([q * plain_us / 1000 for q in QOS_LEVELS])
+    rows = evaluate_policies(None, BOARD, profile, method="dp", emulate_runs=False)
+    assert sorted({r.qos for r in rows}) == pytest.approx(list(QOS_LEVELS))
+    first = {r.policy: r for r in rows if r.qos == 1.0}
+    assert first["tinyengine"].feasible and first["tinyengine_sleep"].feasible
+    assert len(rows) == len(POLICIES) * len(QOS_LEVELS)  # a level a policy cannot meet is a row too
+    with pytest.raises(ValueError, match="at least 1.0"):
+        qos_budgets_ms(1.0, [0.9, 1.0])
+
+
+def test_the_saving_splits_into_the_kernel_and_the_dvfs_effect(profile):
+    rows = evaluate_policies(None, BOARD, profile, method="dp", emulate_runs=False)
+    for q in QOS_LEVELS:
+        level = {r.policy: r for r in rows if r.qos == q}
+        e, b, race = level["dae_dvfs"], level["tinyengine_sleep"], level["dae_race"]
+        assert e.kernel_effect == pytest.approx(100 * (b.energy_uj - race.energy_uj) / b.energy_uj)
+        assert e.dvfs_effect == pytest.approx(100 * (race.energy_uj - e.energy_uj) / b.energy_uj)
+        assert e.kernel_effect + e.dvfs_effect == pytest.approx(e.saving_vs_tinyengine_sleep)
+        assert e.kernel_effect > 0  # the toy's DAE tile is faster than its plain kernel
+    (summary,) = summaries(rows)
+    assert summary.levels_vs_tinyengine_sleep == len(QOS_LEVELS)
+    mine = [r for r in rows if r.policy == "dae_dvfs"]
+    assert summary.max_vs_tinyengine_sleep == max(r.saving_vs_tinyengine_sleep for r in mine)
+    assert summary.mean_kernel_effect + summary.mean_dvfs_effect == pytest.approx(summary.mean_vs_tinyengine_sleep)
 
 
 def test_every_baseline_is_inside_the_dae_dvfs_search_space(profile):
@@ -139,9 +175,13 @@ def test_every_plan_meets_its_budget_in_the_emulated_firmware():
 
     mod, params = tvm_stm32dvfs.from_onnx(ZOO["kws_dscnn"].int8_path)
     compiled = tvm_stm32dvfs.build(mod, params=params, model_name="kws_dscnn_int8")
-    rows = evaluate_policies(compiled, BOARD, profile(compiled, BOARD), levels=8)
+    rows = evaluate_policies(compiled, BOARD, profile(compiled, BOARD))
     budgets = sorted({r.budget_ms for r in rows})
-    assert len(budgets) == 8 and budgets[-1] == pytest.approx(3 * budgets[0])
+    assert len(budgets) == len(QOS_LEVELS) and budgets[-1] == pytest.approx(3 * budgets[0])
+    # the ladder starts at the baseline's latency: plain kernels at the fastest state, as emulated
+    first = {r.policy: r for r in rows if r.budget_ms == budgets[0]}
+    assert first["tinyengine"].latency_ms == pytest.approx(budgets[0], rel=1e-4)
+    assert first["tinyengine"].latency_ms <= budgets[0]
     for budget in budgets:
         level = {r.policy: r for r in rows if r.budget_ms == budget}
         e = level["dae_dvfs"]
@@ -150,6 +190,12 @@ def test_every_plan_meets_its_budget_in_the_emulated_firmware():
             if level[name].feasible:
                 assert e.predicted_energy_uj <= level[name].predicted_energy_uj * (1 + 1e-12)
                 assert e.energy_uj <= level[name].energy_uj, (budget, name)
+        assert e.kernel_effect + e.dvfs_effect == pytest.approx(e.saving_vs_tinyengine_sleep)
+    # the baselines run the plain kernels of build(dae=False): no layer of their firmware is tiled
+    for r in rows:
+        if r.policy in PLAIN_POLICIES and r.feasible:
+            assert all(c.key.granularity == PLAIN for c in r.plan.choices)
+            assert not any(layer.granularity for layer in compiled.with_plan(r.plan).layers), r.policy
     feasible = [r for r in rows if r.feasible]
     assert any(r.policy == "tinyengine" for r in feasible)
     for r in feasible:

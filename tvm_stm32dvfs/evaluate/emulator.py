@@ -16,6 +16,7 @@ decode includes them.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -162,13 +163,28 @@ def cross_compile(sources: CSources, core: str = "cortex-m7", memory: MemoryMap 
         return elf
     cc = _tool("arm-none-eabi-gcc")
     work = Path(tempfile.mkdtemp(prefix="emu-build-"))
+    flags = [*CORE_FLAGS[core], *CFLAGS, *(f"-D{d}" for d in defines)]
+    # the objects too are cached by content: plans of one model differ in a file or two (the plan
+    # table, a tiled kernel), and the runtime's files are the same in every build
+    headers = hashlib.sha256(repr((sorted((n, t) for n, t in sources.files.items() if not n.endswith(".c")),
+                                   flags)).encode())
+    objects = Path(tempfile.gettempdir()) / "stm32dvfs-emu" / "objects"
     try:
         sources.write(work)
         objs = []
         for c_file in sources.c_files:
+            digest = headers.copy()
+            digest.update(sources.files[c_file].encode())
+            cached = objects / f"{digest.hexdigest()[:32]}.o"
             obj = work / (c_file + ".o")
-            _run([cc, *CORE_FLAGS[core], *CFLAGS, *(f"-D{d}" for d in defines), "-I", str(work), "-c",
-                  str(work / c_file), "-o", str(obj)])
+            if cached.exists():
+                shutil.copy(cached, obj)
+            else:
+                _run([cc, *flags, "-I", str(work), "-c", str(work / c_file), "-o", str(obj)])
+                objects.mkdir(parents=True, exist_ok=True)
+                tmp = objects / f".{cached.name}.{os.getpid()}"
+                shutil.copy(obj, tmp)
+                tmp.replace(cached)
             objs.append(str(obj))
         defs = {
             "FLASH_ORIGIN": memory.flash_origin, "FLASH_LENGTH": memory.flash_bytes,

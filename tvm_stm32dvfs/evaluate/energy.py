@@ -314,6 +314,13 @@ class PolicyResult:
     saving_vs_tinyengine: float | None = None  # % of (a)'s energy, emulated figures
     saving_vs_tinyengine_sleep: float | None = None
     saving_vs_dae_race: float | None = None  # what DVFS adds to the DAE kernels
+    #: (e)'s saving against (b) split in two, both % of (b)'s energy so that they add up to
+    #: saving_vs_tinyengine_sleep: the kernels (DAE at the fastest state + sleep/stop against (b))
+    #: and DVFS ((e) against that); on dae_dvfs rows only
+    kernel_effect: float | None = None
+    dvfs_effect: float | None = None
+    #: the QoS level: the budget over the baseline's latency (plain kernels at the fastest state)
+    qos: float | None = None
     lower_bound_uj: float | None = None  # LP bound of the level (the same for every policy)
     gap_to_bound: float | None = None  # % above the bound
     plan: DvfsPlan | None = field(default=None, repr=False, compare=False)
@@ -328,11 +335,30 @@ class PolicyResult:
         return out
 
 
-def qos_budgets_ms(fastest_ms: float, levels: int = 8, factor: float = 3.0) -> list[float]:
-    """``levels`` latency budgets from the fastest achievable latency to ``factor`` times it."""
-    if levels < 2:
-        raise ValueError("at least two QoS levels")
-    return [fastest_ms * (1 + (factor - 1) * i / (levels - 1)) for i in range(levels)]
+#: The QoS levels of the paper: latency budgets as multiples of the baseline's own latency, the
+#: plain kernels at the board's fastest state (what TinyEngine as shipped takes).
+QOS_LEVELS = (1.0, 1.1, 1.25, 1.5, 2.0, 3.0)
+
+
+def qos_budgets_ms(baseline_ms: float, qos: Sequence[float] = QOS_LEVELS) -> list[float]:
+    """The budget of each QoS level: ``baseline_ms`` times each multiple (at least 1)."""
+    if not qos or any(not (q >= 1.0) for q in qos):
+        raise ValueError(f"QoS levels are multiples of the baseline's latency, at least 1.0: got {list(qos)}")
+    return [baseline_ms * q for q in sorted(set(qos))]
+
+
+def baseline_plan(profile: Profile, board: Board) -> DvfsPlan | None:
+    """The baseline's inference: every layer plain at the fastest state, busy in the rest of a
+    period as long as itself (None if the plain build does not fit the board's RAM)."""
+    fastest = board.max_state().id
+    problem = plan_problem(profile, board, 1e9)
+    choice = _plain_at(problem, fastest)
+    if choice is None:
+        return None
+    latency_us = evaluate(replace(problem, initial_state=fastest, initial_choices=()), choice)[0]
+    tight = replace(plan_problem(profile, board, latency_us / 1000 * (1 + 1e-9)), initial_state=fastest,
+                    initial_choices=(), idle_modes=())
+    return _fixed(tight, choice, [fastest], "tinyengine")
 
 
 def _saving(energy: float | None, baseline: float | None) -> float | None:
@@ -348,13 +374,16 @@ def _gap(energy: float, bound: float) -> float | None:
 
 
 def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequence[float] | None = None,
-                      levels: int = 8, method: str = "z3", time_limit_s: float = 2.0, emulate_runs: bool = True,
-                      x=None, progress: Callable[[str], None] | None = None) -> list[PolicyResult]:
+                      qos: Sequence[float] = QOS_LEVELS, method: str = "z3", time_limit_s: float = 2.0,
+                      emulate_runs: bool = True, x=None, progress: Callable[[str], None] | None = None
+                      ) -> list[PolicyResult]:
     """Every policy at every QoS level (budget = period) of ``compiled`` (built without a plan;
-    ``profile`` is its profile on ``board``); ``budgets_ms`` default to :func:`qos_budgets_ms`
-    of the fastest plan. With ``emulate_runs`` each distinct plan is compiled into the firmware
-    and run in the emulator with the board's clock driver (the reported latency and energy);
-    else the predictions are reported (and ``compiled`` is not needed)."""
+    ``profile`` is its profile on ``board``): the budgets are ``qos`` times the baseline's
+    latency (:func:`baseline_plan`; its emulated run when ``emulate_runs``, so that the baseline
+    meets the first level in the firmware too), or ``budgets_ms``. A policy that cannot meet a
+    level has a row saying so. With ``emulate_runs`` each distinct plan is compiled into the
+    firmware and run in the emulator with the board's clock driver (the reported latency and
+    energy); else the predictions are reported (and ``compiled`` is not needed)."""
     from ..evaluate.cycles import load_cycle_model
     from ..evaluate.emulator import emulate, memory_map
 
@@ -371,19 +400,24 @@ def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequ
             runs[key] = emulate(compiled.with_plan(plan), x, board=board, memory=memory)
         return runs[key]
 
-    if budgets_ms is None:
-        fastest = minimum_latency_ms(plan_problem(profile, board, 1.0))
+    baseline_ms = None
+    base = baseline_plan(profile, board)
+    if base is not None:
+        baseline_ms = base.predicted_latency_ms
         if emulate_runs:
             # the emulator attributes an instruction or two at layer boundaries differently from
-            # the profile's builds: the tightest level is what the fastest plan takes in it
-            tight = plan_problem(profile, board, fastest)
-            plan = solve(tight, "dp")
-            cost = emulated_cost(replace(tight, initial_state=plan.initial_state, initial_choices=()), board, plan,
-                                 run_of(plan), model, profile)
-            fastest = max(fastest, cost.latency_ms)
-        budgets_ms = qos_budgets_ms(fastest, levels)
+            # the profile's builds: the first level is the longer of the two
+            problem = plan_problem(profile, board, base.budget_ms)
+            cost = emulated_cost(replace(problem, initial_state=base.initial_state, initial_choices=(),
+                                         idle_modes=()), board, base, run_of(base), model, profile)
+            baseline_ms = max(baseline_ms, cost.latency_ms)
+    if budgets_ms is None:
+        if baseline_ms is None:  # no plain build fits: the ladder starts at the fastest plan
+            baseline_ms = minimum_latency_ms(plan_problem(profile, board, 1.0))
+        budgets_ms = qos_budgets_ms(baseline_ms, qos)
     rows: list[PolicyResult] = []
     for level, budget in enumerate(budgets_ms):
+        multiple = budget / baseline_ms if baseline_ms else None
         problem = plan_problem(profile, board, budget)
         if progress is not None:
             progress(f"{name} on {board.name}: QoS {level + 1}/{len(budgets_ms)} ({budget:.3f} ms), solving")
@@ -395,7 +429,8 @@ def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequ
             if plan is None:
                 fits = policy not in PLAIN_POLICIES or _plain_fits(problem)
                 level_rows.append(PolicyResult(name, board.name, policy, budget, budget, False,
-                                               "over budget" if fits else "does not fit", lower_bound_uj=bound))
+                                               "over budget" if fits else "does not fit", lower_bound_uj=bound,
+                                               qos=multiple))
                 continue
             cost = None
             if emulate_runs:
@@ -415,43 +450,63 @@ def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequ
                 name, board.name, policy, budget, plan.period_ms, True, "",
                 plan.predicted_latency_ms, plan.predicted_energy_uj, latency, energy, meets, plan.idle_mode,
                 plan.initial_state, states, cost.switches if cost else None, plan.optimal, plan.solver,
-                lower_bound_uj=bound, gap_to_bound=_gap(energy, bound),
+                lower_bound_uj=bound, gap_to_bound=_gap(energy, bound), qos=multiple,
                 plan=plan, spans=cost.spans if cost else ()))
-        by = {r.policy: r for r in level_rows}
-        for r in level_rows:
-            if r.feasible:
-                rows.append(replace(r, saving_vs_tinyengine=_saving(r.energy_uj, by["tinyengine"].energy_uj),
-                                    saving_vs_tinyengine_sleep=_saving(r.energy_uj, by["tinyengine_sleep"].energy_uj),
-                                    saving_vs_dae_race=_saving(r.energy_uj, by["dae_race"].energy_uj)))
-            else:
-                rows.append(r)
+        rows += _with_savings(level_rows)
     return rows
 
 
+def _with_savings(level_rows: Sequence[PolicyResult]) -> list[PolicyResult]:
+    """One level's rows with their savings against (a), (b) and DAE at the fastest state, and
+    (e)'s saving against (b) split into the kernel and the DVFS effect."""
+    by = {r.policy: r for r in level_rows}
+    a, b, race = (by[p].energy_uj for p in ("tinyengine", "tinyengine_sleep", "dae_race"))
+    out = []
+    for r in level_rows:
+        if not r.feasible:
+            out.append(r)
+            continue
+        r = replace(r, saving_vs_tinyengine=_saving(r.energy_uj, a), saving_vs_tinyengine_sleep=_saving(r.energy_uj, b),
+                    saving_vs_dae_race=_saving(r.energy_uj, race))
+        if r.policy == "dae_dvfs" and r.saving_vs_tinyengine_sleep is not None and race is not None:
+            kernel = _saving(race, b)
+            r = replace(r, kernel_effect=kernel, dvfs_effect=r.saving_vs_tinyengine_sleep - kernel)
+        out.append(r)
+    return out
+
+
 @dataclass(frozen=True)
-class BoardSummary:
-    """(e)'s savings on one board over every model and QoS level evaluated (%, emulated)."""
+class Summary:
+    """(e)'s savings for one model on one board over the QoS levels evaluated (%, emulated): best
+    and mean against (b) and (a) over the levels each meets, and the mean of the two effects
+    (against (b)) that make up the saving."""
 
     board: str
+    model: str
     levels_vs_tinyengine_sleep: int  # the levels where (b) meets the budget too
     max_vs_tinyengine_sleep: float | None
     mean_vs_tinyengine_sleep: float | None
     max_vs_tinyengine: float | None
-    mean_vs_dae_race: float | None
+    mean_vs_tinyengine: float | None
+    mean_kernel_effect: float | None
+    mean_dvfs_effect: float | None
 
 
-def board_summaries(rows: Sequence[PolicyResult]) -> list[BoardSummary]:
-    def mean(values):
-        return sum(values) / len(values) if values else None
+def _mean(values):
+    return sum(values) / len(values) if values else None
 
+
+def summaries(rows: Sequence[PolicyResult]) -> list[Summary]:
+    """One :class:`Summary` per (board, model) in ``rows``, in their order."""
     out = []
-    for board in dict.fromkeys(r.board for r in rows):
-        mine = [r for r in rows if r.board == board and r.policy == "dae_dvfs"]
+    for board, model in dict.fromkeys((r.board, r.model) for r in rows):
+        mine = [r for r in rows if (r.board, r.model) == (board, model) and r.policy == "dae_dvfs"]
         vs_b = [r.saving_vs_tinyengine_sleep for r in mine if r.saving_vs_tinyengine_sleep is not None]
         vs_a = [r.saving_vs_tinyengine for r in mine if r.saving_vs_tinyengine is not None]
-        vs_race = [r.saving_vs_dae_race for r in mine if r.saving_vs_dae_race is not None]
-        out.append(BoardSummary(board, len(vs_b), max(vs_b, default=None), mean(vs_b), max(vs_a, default=None),
-                                mean(vs_race)))
+        split = [r for r in mine if r.kernel_effect is not None]
+        out.append(Summary(board, model, len(vs_b), max(vs_b, default=None), _mean(vs_b), max(vs_a, default=None),
+                           _mean(vs_a), _mean([r.kernel_effect for r in split]),
+                           _mean([r.dvfs_effect for r in split])))
     return out
 
 
