@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 import tvm_stm32dvfs
-from tvm_stm32dvfs.evaluate.emulator import cross_compile, memory_map
+from tvm_stm32dvfs.sim.emulator import cross_compile, memory_map
 from tvm_stm32dvfs.models.zoo import ZOO
 from tvm_stm32dvfs.profile import profile
 

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import tvm_stm32dvfs
 from tvm_stm32dvfs import dae
-from tvm_stm32dvfs.evaluate import host
+from tvm_stm32dvfs.sim import host
 from tvm_stm32dvfs.lower import relax_passes
 from tvm_stm32dvfs.transform import DecoupleAccessExecute
 
@@ -211,8 +211,8 @@ def test_execute_kernel_uses_smlad_on_cortex_m7(small_int8_cnn, tool, tmp_path):
     """The int8 execute phase, cross-compiled -O2 for Cortex-M7, multiplies with SMLAD."""
     import subprocess
 
-    from tvm_stm32dvfs.evaluate.emulator import CFLAGS as ARM_CFLAGS
-    from tvm_stm32dvfs.evaluate.emulator import CORE_FLAGS
+    from tvm_stm32dvfs.sim.emulator import CFLAGS as ARM_CFLAGS
+    from tvm_stm32dvfs.vocabulary import CORE_FLAGS
 
     compiled = tvm_stm32dvfs.build(small_int8_cnn, granularity="largest")
     assert "stm32dvfs_conv2d_tile_execute_s16(" in compiled.sources.files["kernels.c"]
@@ -289,8 +289,8 @@ def test_float_tiles_exact_sizes_and_outputs(small_float_cnn):
 def test_dma_access_copies_the_weight_slice_in_one_transfer(small_int8_cnn, tool, tmp_path):
     import subprocess
 
-    from tvm_stm32dvfs.evaluate.emulator import CFLAGS as ARM_CFLAGS
-    from tvm_stm32dvfs.evaluate.emulator import CORE_FLAGS
+    from tvm_stm32dvfs.sim.emulator import CFLAGS as ARM_CFLAGS
+    from tvm_stm32dvfs.vocabulary import CORE_FLAGS
 
     compiled = tvm_stm32dvfs.build(small_int8_cnn, granularity=dae.Granularity(1, 2, dma=True))
     text = compiled.sources.files["kernels.c"]

@@ -3,16 +3,14 @@
 ``import tvm_stm32dvfs`` registers the TVM target tags ``stm32dvfs`` and ``stm32dvfs-<board>``.
 """
 
-__version__ = "0.1.0"
-
-from . import boards, errors  # noqa: E402
-from .driver import CompiledModel, build  # noqa: E402
-from .evaluate.emulator import EmulatedRun, emulate  # noqa: E402
-from .errors import Stm32DvfsError  # noqa: E402
-from .frontend import from_onnx, from_tflite, load_model  # noqa: E402
-from .target import register_tags as _register_tags  # noqa: E402
-
-from .transform.pipeline import register as _register_pipeline  # noqa: E402
+from . import boards, errors
+from ._version import __version__
+from .driver import CompiledModel, build
+from .sim.emulator import EmulatedRun, emulate
+from .errors import Stm32DvfsError
+from .frontend import from_onnx, from_tflite, load_model
+from .target import register_tags as _register_tags
+from .transform.pipeline import register as _register_pipeline
 
 TARGET_TAGS = _register_tags()
 _register_pipeline()

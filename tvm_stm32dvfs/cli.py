@@ -57,7 +57,7 @@ SHAPE_HELP = "NAME:1x3x32x32, the static shape of an input with dynamic dimensio
 
 def _load(model: Path, shape: Optional[list[str]] = None):
     """``(mod, params)`` of a model file, whatever its format, with the ``--shape`` given."""
-    from . import load_model
+    from .frontend import load_model
 
     return load_model(model, shape=_parse_shape(shape))
 
@@ -94,7 +94,8 @@ def compile_cmd(
     dae: bool = typer.Option(True, "--dae/--no-dae", help="decoupled access-execute tiles (--no-dae: plain kernels)"),
 ) -> None:
     """Compile MODEL to a standalone C model and print its layer table and memory figures."""
-    from . import build, from_onnx
+    from .driver import build
+    from .frontend import from_onnx
     from .report import layer_table
 
     source = model
@@ -134,7 +135,7 @@ def validate_cmd(
     (onnxruntime for .onnx, TFLite's default kernels for .tflite)."""
     from rich.progress import Progress
 
-    from . import build
+    from .driver import build
     from .evaluate.validate import emulation_table, validate, validate_emulation, validation_table
 
     mod, params = _load(model, shape)
@@ -174,7 +175,7 @@ def profile_cmd(
     """Emulate MODEL at every DAE granularity and cost each layer/phase at every candidate clock state."""
     from rich.progress import Progress
 
-    from . import build
+    from .driver import build
     from .boards import load
     from .profile import profile
 
@@ -216,7 +217,7 @@ def plan_cmd(
     shape: Optional[list[str]] = typer.Option(None, "--shape", help=SHAPE_HELP),
 ) -> None:
     """Choose the clock state of every layer phase for minimum energy within a latency budget."""
-    from . import build
+    from .driver import build
     from .optimize.plan import METHODS
     from .report import pareto_table, plan_table, plot_pareto
 
@@ -280,10 +281,10 @@ def calibrate_cmd(
     """Fit the cycle model's CPIs and flash miss cost to cycles measured on a real board."""
     from rich.table import Table
 
-    from . import build
+    from .driver import build
     from .boards import load
-    from .evaluate.calibrate import calibrate, read_measurements, write_cycle_model
-    from .evaluate.cycles import load_cycle_model
+    from .sim.calibrate import calibrate, read_measurements, write_cycle_model
+    from .sim.cycles import load_cycle_model
 
     rows = read_measurements(measured)
     b = load(board)
@@ -359,7 +360,7 @@ def evaluate_cmd(
     """Energy per period of TinyEngine-style deployment and of DVFS policies, per QoS level."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from . import build
+    from .driver import build
     from .boards import known_boards, load
     from .evaluate.energy import evaluate_policies, summaries, write_csv, write_json
     from .evaluate.energy import sensitivity as sensitivity_rows

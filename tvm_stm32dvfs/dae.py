@@ -26,41 +26,18 @@ from dataclasses import dataclass
 from tvm import s_tir, tirx
 
 from .qnn import microkernels as mk
+# the pragmas and Granularity are the shared vocabulary; importable from here too
+from .vocabulary import (DMA_PRAGMA, PHASE_IDS, PHASE_PRAGMA, TILE_CHANNELS, TILE_PRAGMA, TILE_ROWS,  # noqa: F401
+                         Granularity)
 
-ACCESS = 0
-EXECUTE = 1
-PHASE_PRAGMA = "pragma_stm32dvfs_phase"
-#: marks a flat copy loop done by DMA (stm32dvfs_dma_copy)
-DMA_PRAGMA = "pragma_stm32dvfs_dma"
-#: marks the tile loops: over row tiles (TILE_ROWS) and channel tiles (TILE_CHANNELS)
-TILE_PRAGMA = "pragma_stm32dvfs_tile"
-TILE_ROWS = 0
-TILE_CHANNELS = 1
+#: the values of PHASE_PRAGMA on a phase's loop
+ACCESS = PHASE_IDS["access"]
+EXECUTE = PHASE_IDS["execute"]
 _ACC_BLOCKS = ("conv2d_acc", "dense_acc")
 _OUT_BLOCKS = {"conv2d_acc": "conv2d_s8", "dense_acc": "dense_s8"}
 #: the reduction blocks of TVM's float legalisations (TOPI) that DAE tiles
 _FLOAT_BLOCKS = ("conv2d_nchw", "group_conv2d_nchw", "matmul")
 DECOUPLED_OPS = ("conv2d", "depthwise_conv2d", "dense")
-
-
-@dataclass(frozen=True, order=True)
-class Granularity:
-    """Output rows x output channels computed per tile (rows is 1 for a dense layer), and whether
-    the access phase brings the weight slice into SRAM by DMA (``dma``) instead of CPU loads."""
-
-    rows: int
-    channels: int
-    dma: bool = False
-
-    def __str__(self) -> str:
-        return f"{self.rows}x{self.channels}" + ("+dma" if self.dma else "")
-
-    @classmethod
-    def parse(cls, text: str) -> "Granularity":
-        """The inverse of ``str()``: ``"4x16"`` or ``"4x16+dma"``."""
-        tile, _, method = str(text).partition("+")
-        rows, channels = (int(v) for v in tile.split("x"))
-        return cls(rows, channels, method == "dma")
 
 
 @dataclass(frozen=True)

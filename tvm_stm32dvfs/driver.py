@@ -79,11 +79,12 @@ class CompiledModel:
         default a seeded random input) into ``directory``: all files or none. Raises
         :class:`~tvm_stm32dvfs.errors.ResourceLimitError` when the model cannot fit the board."""
         from .boards import load
-        from .codegen.project import STACK_BYTES, project_files, ram_region, write_atomically
+        from .codegen.project import project_files, write_atomically
+        from .vocabulary import STACK_BYTES
         from .errors import ResourceLimitError
 
         board = load(self.board)
-        _, ram_bytes = ram_region(board)
+        ram_bytes = board.memory_map.ram_bytes
         outputs = sum(o.nbytes for o in self.outputs)
         need_ram = self.arena_bytes + outputs + STACK_BYTES
         if need_ram > ram_bytes:
@@ -142,12 +143,18 @@ class CompiledModel:
             arrays.append(np.array(a, order="C"))
         return arrays
 
+    def variant(self, dae: bool = True, granularity=None) -> "CompiledModel":
+        """The same model built again for the same board with other tiles (``build``'s ``dae``
+        and ``granularity``): what the profile measures."""
+        return build(self.source_mod, target=f"stm32dvfs-{self.board}", model_name=self.model_name, dae=dae,
+                     granularity=granularity)
+
     def with_plan(self, plan) -> "CompiledModel":
         """This model rebuilt to follow ``plan`` (a :class:`~tvm_stm32dvfs.optimize.DvfsPlan` of
         its profile): each layer decoupled at the plan's tile, annotated with its clock states by
         :class:`~tvm_stm32dvfs.transform.AnnotateDvfs`, and the C plan table emitted."""
         from .transform import AnnotateDvfs
-        from .transform.annotate_dvfs import PLAIN
+        from .vocabulary import PLAIN
 
         if len(plan.choices) != len(self.layers):
             raise Stm32DvfsError(f"a plan of {len(plan.choices)} layers for {self.model_name}, which has "
@@ -170,7 +177,7 @@ class CompiledModel:
         order). Returns an ndarray for a single-output model, else a list. With ``sanitize``
         the C runs as an executable under AddressSanitizer and UBSan instead of through ctypes.
         """
-        from .evaluate import host
+        from .sim import host
 
         arrays = self._input_arrays(x)
         specs = [(o.shape, o.dtype) for o in self.outputs]
@@ -309,7 +316,8 @@ def _build_planned(mod, board_name, params, model_name, dae, granularity, latenc
 
     from .boards import load
     from .optimize import solve
-    from .optimize.from_profile import PLAIN, plan_problem
+    from .optimize.from_profile import plan_problem
+    from .vocabulary import PLAIN
     from .profile import profile
 
     if not latency_ms > 0:

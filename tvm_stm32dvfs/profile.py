@@ -18,18 +18,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple
 
-from . import __version__, dae
+from . import dae
+from ._version import __version__
 from .boards import Board
-from .evaluate.cycles import load_cycle_model
+from .sim.cycles import load_cycle_model
 from .errors import ResourceLimitError
-from .evaluate.emulator import STACK_SIZE, emulate, memory_map
-from .transform.annotate_dvfs import PLAIN
+from .sim.emulator import emulate, memory_map
+from .vocabulary import PLAIN, STACK_BYTES
 
-PHASES = ("access", "execute", "plain")
 #: RAM the runtime, the clock driver and libc keep besides the arena and the stack (estimate:
 #: the .data and .bss of the emulated builds are well under it)
 RUNTIME_DATA_BYTES = 2048
-PROFILE_FORMAT = 3  # bumped when the rows change meaning: old cache entries are ignored
+PROFILE_FORMAT = 4  # bumped when the rows change meaning: old cache entries are ignored (4: H743 tile budget)
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class Profile:
 def _options(compiled, max_granularities: int, max_buffer_bytes: int | None = None) -> list[dict[str, dae.Granularity]]:
     """Granularity maps to build: the k-th offered tile (within ``max_buffer_bytes``) of every
     decoupled kernel."""
-    from .transform import stm32dvfs_pipeline
+    from .transform.pipeline import stm32dvfs_pipeline
     import tvm
 
     fused = stm32dvfs_pipeline(dae=False)(compiled.source_mod)
@@ -144,8 +144,6 @@ def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable
             progress: Callable[[int, int], None] | None = None, cycle_model: Path | None = None) -> Profile:
     """Cost of every layer x granularity x phase x state of ``compiled`` on ``board``
     (``cycle_model``: a calibrated cycle-model file instead of the bundled coefficients)."""
-    from . import build
-
     states = list(states) if states is not None else board.candidate_states()
     key = cache_key(compiled, board, max_granularities, cycle_model)
     cached = _cache_dir() / f"{key}.json"
@@ -154,13 +152,13 @@ def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable
     model = load_cycle_model(board.core, cycle_model)
     memory = memory_map(board)
     feeds = compiled.sample_inputs()
-    plain = build(compiled.source_mod, target=f"stm32dvfs-{board.name}", dae=False)
+    plain = compiled.variant(dae=False)
     builds = [("plain", plain)]
     # tiles may use half of the SRAM the plain model, the stack and the runtime's data leave free
-    free = board.sram_bytes - plain.arena_bytes - STACK_SIZE - RUNTIME_DATA_BYTES
+    free = board.memory_map.ram_bytes - plain.arena_bytes - STACK_BYTES - RUNTIME_DATA_BYTES
     budget = max(free // 2, dae.DEFAULT_TILE_BUDGET)
     for option in _options(compiled, max_granularities, budget):
-        builds.append(("dae", build(compiled.source_mod, target=f"stm32dvfs-{board.name}", granularity=option)))
+        builds.append(("dae", compiled.variant(granularity=option)))
     rows: list[PhaseCost] = []
     skipped: list[str] = []
     for done, (kind, variant) in enumerate(builds):

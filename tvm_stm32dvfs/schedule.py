@@ -19,7 +19,6 @@ Every primitive is checked by TVM; one that does not apply leaves the function a
 from __future__ import annotations
 
 from tvm import s_tir, tirx
-from tvm.s_tir.schedule import ScheduleError  # noqa: F401 - documents what we catch
 
 _DATA_PAR = 0
 
@@ -53,7 +52,7 @@ def reduce_intermediates(func: tirx.PrimFunc) -> tirx.PrimFunc:
             continue
         try:
             sch.compute_inline(block)
-        except Exception:  # noqa: BLE001 - TVM raises ScheduleError subclasses and TVMError
+        except Exception:  # noqa: BLE001 - TVM raises ScheduleError (tvm.s_tir.schedule) subclasses and TVMError
             continue
     # 2. epilogue of a reduction computed per output element
     for block in list(sch.get_child_blocks(root)):

@@ -40,8 +40,8 @@ void stm32dvfs_phase(stm32dvfs_phase_kind phase);
  * @brief Copy ``bytes`` from ``src`` to ``dst`` by memory-to-memory DMA and wait for it (the DMA
  *        access method of a decoupled layer).
  *
- * Board builds of F7/H7 use DMA2 stream 0 (runtime/src/stm32dvfs_dma.c); host and emulator builds
- * use memcpy, with the same result. Buffers must not overlap; on a part with a data cache the
+ * Every build today copies with memcpy: the register-level driver (runtime/src/stm32dvfs_dma.c,
+ * F4/F7 DMA2 stream 0) is compiled into no board build yet. Buffers must not overlap; on a part with a data cache the
  * destination must be in DTCM or non-cacheable SRAM (the emitted linker script puts the arena there).
  * @return 0, or STM32DVFS_ERROR_CLOCK-like failure code 3 when the transfer errors or times out.
  */

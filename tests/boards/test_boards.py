@@ -183,3 +183,61 @@ def test_bad_board_files_name_the_file_and_field(tmp_path, edit, message):
 def test_unknown_board_lists_the_known():
     with pytest.raises(BoardDataError, match="known boards: .*stm32f746g-disco"):
         boards.load("arduino-uno")
+
+
+@pytest.mark.parametrize("name", boards.known_boards())
+def test_one_memory_map_serves_the_emulator_the_linker_script_and_the_tile_budget(name, tmp_path):
+    """The RAM the firmware uses is one region of the board file: DTCM + SRAM where they are
+    contiguous, else the main SRAM alone (the H743's DTCM at 0x20000000 is apart from its AXI
+    SRAM, so it is counted nowhere, not even by the profile's tile budget)."""
+    import re
+
+    from tvm_stm32dvfs.codegen import CSources
+    from tvm_stm32dvfs.codegen.project import project_files
+    from tvm_stm32dvfs.sim.emulator import memory_map
+
+    board = boards.load(name)
+    ram = board.memory_map
+    sram, tcm = board.regions["sram"], board.regions.get("dtcm")
+    if tcm is not None and tcm.origin + tcm.bytes == sram.origin:
+        assert (ram.ram_origin, ram.ram_bytes, ram.tcm_bytes) == (tcm.origin, tcm.bytes + sram.bytes, tcm.bytes)
+    else:
+        assert (ram.ram_origin, ram.ram_bytes, ram.tcm_bytes) == (sram.origin, sram.bytes, 0)
+    assert memory_map(board) == ram
+    files = project_files(CSources({}), board, "m", [np.zeros(4, np.int8)], [4], 1, 64, 0)
+    ld = next(text for path, text in files.items() if path.endswith(".ld"))
+    origin, length = re.search(r"RAM \(rwx\)\s*: ORIGIN = (0x[0-9a-f]+), LENGTH = (\d+)", ld).groups()
+    assert (int(origin, 16), int(length)) == (ram.ram_origin, ram.ram_bytes)
+    if name == "nucleo-h743zi2":
+        assert ram.ram_bytes == sram.bytes < board.sram_bytes  # the DTCM is not the firmware's
+
+
+def test_the_profile_budgets_tiles_in_the_memory_maps_ram(monkeypatch):
+    """The tile budget of the profile is what the mapped RAM leaves free (on the H743 that is the
+    AXI SRAM alone), not every SRAM the part has."""
+    import tvm_stm32dvfs.profile as profile_module
+
+    board = boards.load("nucleo-h743zi2")
+
+    class Budget(Exception):
+        pass
+
+    def options(compiled, max_granularities, budget):
+        raise Budget(budget)
+
+    class Compiled:
+        arena_bytes = 1000
+
+        def variant(self, dae=True, granularity=None):
+            return self
+
+        def sample_inputs(self):
+            return []
+
+    monkeypatch.setattr(profile_module, "_options", options)
+    monkeypatch.setattr(profile_module, "cache_key", lambda *a, **k: "none")
+    with pytest.raises(Budget) as budget:
+        profile_module.profile(Compiled(), board, use_cache=False)
+    free = board.memory_map.ram_bytes - 1000 - profile_module.STACK_BYTES - profile_module.RUNTIME_DATA_BYTES
+    assert budget.value.args[0] == max(free // 2, profile_module.dae.DEFAULT_TILE_BUDGET)
+    assert board.memory_map.ram_bytes < board.sram_bytes

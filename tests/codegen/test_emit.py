@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tvm_stm32dvfs.codegen.emit import _format_values
-from tvm_stm32dvfs.evaluate.host import CFLAGS
+from tvm_stm32dvfs.sim.host import CFLAGS
 
 
 ARM_FLAGS = ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16", "-O2"]

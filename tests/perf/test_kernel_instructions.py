@@ -17,7 +17,7 @@ import tvm
 import tvm_stm32dvfs
 from tvm_stm32dvfs import dae
 from tvm_stm32dvfs.evaluate import kernels as kf
-from tvm_stm32dvfs.evaluate.emulator import emulate
+from tvm_stm32dvfs.sim.emulator import emulate
 from tvm_stm32dvfs.models.zoo import ZOO
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]

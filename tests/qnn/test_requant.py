@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tvm_stm32dvfs.evaluate.host import CFLAGS, SANITIZE
+from tvm_stm32dvfs.sim.host import CFLAGS, SANITIZE
 from tvm_stm32dvfs.qnn.requant import fraction_bits, quantize_multiplier, requantize
 from tvm_stm32dvfs.resources import data_dir
 

@@ -18,8 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tvm_stm32dvfs.evaluate.emulator import CORE_FLAGS, Emulator, MemoryMap
-from tvm_stm32dvfs.evaluate.host import SANITIZE
+from tvm_stm32dvfs.sim.emulator import Emulator, MemoryMap
+from tvm_stm32dvfs.vocabulary import CORE_FLAGS
+from tvm_stm32dvfs.sim.host import SANITIZE
 from tvm_stm32dvfs.qnn import microkernels as mk
 from tvm_stm32dvfs.qnn.requant import accumulator_bounds, fast_requant_exact, quantize_multipliers, requantize
 from tvm_stm32dvfs.resources import data_dir
@@ -185,7 +186,7 @@ int stm32dvfs_model_run(int variant)
 
 
 def run_emulated(source: str, count: int, out_bytes: int, scratch: int, work: Path, core: str) -> list[np.ndarray]:
-    from tvm_stm32dvfs.evaluate.emulator import CFLAGS
+    from tvm_stm32dvfs.sim.emulator import CFLAGS
 
     (work / "arm.c").write_text(source + ARM_MAIN.format(**_variants(count, out_bytes), scratch=scratch))
     mem = MemoryMap()

@@ -12,7 +12,7 @@ import tvm_stm32dvfs
 from tvm_stm32dvfs.codegen import emit_sources
 from tvm_stm32dvfs.driver import _bind_params
 from tvm_stm32dvfs.errors import Stm32DvfsError
-from tvm_stm32dvfs.evaluate import host
+from tvm_stm32dvfs.sim import host
 from tvm_stm32dvfs.lower import lower
 from tvm_stm32dvfs.models.zoo import ZOO
 from tvm_stm32dvfs.optimize.from_profile import LayerChoice
@@ -95,7 +95,7 @@ def test_runtime_switches_exactly_where_the_plan_model_says(kws, plain, rng):
     """The C plan handler's switch count equals the count the plan problem charges: the
     intra-layer access <-> execute changes the emulator sees plus the changes between layers."""
     from tvm_stm32dvfs.boards import load
-    from tvm_stm32dvfs.evaluate.emulator import emulate, memory_map
+    from tvm_stm32dvfs.sim.emulator import emulate, memory_map
 
     plan = _plan(plain, _tiles(plain))
     lowered = lower(kws, tir_transforms=[AnnotateDvfs(plan), DecoupleAccessExecute()])

@@ -12,6 +12,28 @@ from .transitions import Transition, transition
 
 
 @dataclass(frozen=True)
+class MemoryMap:
+    """Where the firmware lives: flash, and the one RAM region its data, arena and stack use
+    (defaults: STM32F746, RM0385 memory map: 1 MiB flash, 320 KiB SRAM of which the first 64 KiB
+    are DTCM). The emulator maps it, the linker script places the firmware in it and the profile
+    budgets tiles in what it leaves free."""
+
+    flash_origin: int = 0x08000000
+    flash_bytes: int = 1024 * 1024
+    ram_origin: int = 0x20000000
+    ram_bytes: int = 320 * 1024
+    tcm_bytes: int = 64 * 1024  # the start of RAM that is tightly coupled (0: none)
+
+    def regions(self) -> list[tuple[str, int, int]]:
+        """(name, first address, last address) of the regions memory accesses are split by."""
+        out = [("flash", self.flash_origin, self.flash_origin + self.flash_bytes - 1)]
+        if self.tcm_bytes:
+            out.append(("tcm", self.ram_origin, self.ram_origin + self.tcm_bytes - 1))
+        out.append(("sram", self.ram_origin + self.tcm_bytes, self.ram_origin + self.ram_bytes - 1))
+        return out
+
+
+@dataclass(frozen=True)
 class Board:
     data: BoardData
 
@@ -42,8 +64,20 @@ class Board:
 
     @property
     def sram_bytes(self) -> int:
-        """Data SRAM: main SRAM plus DTCM where there is one."""
+        """All data SRAM, main SRAM plus DTCM where there is one (what the part has; the firmware
+        uses :attr:`memory_map`'s RAM, which leaves out a DTCM apart from the SRAM)."""
         return sum(r.bytes for r in self.data.memory if r.name in ("sram", "dtcm"))
+
+    @cached_property
+    def memory_map(self) -> MemoryMap:
+        """Flash, and the RAM the firmware uses: DTCM and SRAM together where they are contiguous
+        (F7: one region, its first part tightly coupled), else the main SRAM alone (H7: the AXI
+        SRAM, which every bus master reaches; its DTCM at 0x20000000 is apart and unused)."""
+        flash, sram = self.regions["flash"], self.regions["sram"]
+        tcm = self.regions.get("dtcm")
+        if tcm is not None and tcm.origin + tcm.bytes == sram.origin:
+            return MemoryMap(flash.origin, flash.bytes, tcm.origin, tcm.bytes + sram.bytes, tcm.bytes)
+        return MemoryMap(flash.origin, flash.bytes, sram.origin, sram.bytes, 0)
 
     # ------------------------------------------------------------------ states
     def pll_configurations(self) -> PllTable:

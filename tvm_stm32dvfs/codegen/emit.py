@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..lower import LoweredModel, scratch_key
+from ..csources import CSources
 from ..resources import data_dir, templates
 from .tir_to_c import CFunction, c_type, emit_function, helper_definitions
 
@@ -31,30 +30,6 @@ def vos_code(scale_name: str) -> int:
     base = scale_name[:-2] if scale_name.endswith("OD") else scale_name
     base = base[:-1] if base.startswith("R") and base.endswith("B") else base
     return VOS_CODES[base]
-
-
-@dataclass(frozen=True)
-class CSources:
-    """The generated C of one model: file name -> text (plus the runtime headers it includes)."""
-
-    files: dict[str, str]
-
-    def write(self, directory: Path) -> list[Path]:
-        directory.mkdir(parents=True, exist_ok=True)
-        written = []
-        for name, text in sorted(self.files.items()):
-            path = directory / name
-            path.write_text(text)
-            written.append(path)
-        return written
-
-    @property
-    def c_files(self) -> list[str]:
-        return sorted(n for n in self.files if n.endswith(".c"))
-
-    @property
-    def lines(self) -> int:
-        return sum(t.count("\n") for t in self.files.values())
 
 
 def _format_values(arr: np.ndarray) -> str:

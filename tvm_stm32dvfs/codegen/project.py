@@ -11,42 +11,26 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
+from ..vocabulary import CORE_FLAGS, STACK_BYTES
 from ..resources import data_dir, templates
 from .emit import CSources
 
-#: compiler flags of each core (hard-float ABI with the core's FPU)
-CPU_FLAGS = {
-    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"],
-    "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
-}
 #: openocd board configurations shipped with openocd
 OPENOCD = {"stm32f746g-disco": "stm32f746g-disco.cfg", "nucleo-f767zi": "st_nucleo_f7.cfg",
            "nucleo-h743zi2": "st_nucleo_h743zi.cfg", "nucleo-l4r5zi": "st_nucleo_l4.cfg",
            "nucleo-f411re": "st_nucleo_f4.cfg"}
-STACK_BYTES = 8 * 1024
-
-
-def ram_region(board) -> tuple[int, int]:
-    """(origin, bytes) of the data RAM: DTCM and SRAM together where they are contiguous (F7),
-    else the main SRAM (H7's AXI SRAM, which DMA reaches)."""
-    regions = board.regions
-    sram = regions["sram"]
-    tcm = regions.get("dtcm")
-    if tcm is not None and tcm.origin + tcm.bytes == sram.origin:
-        return tcm.origin, tcm.bytes + sram.bytes
-    return sram.origin, sram.bytes
 
 
 def project_files(sources: CSources, board, model_name: str, inputs: Sequence[np.ndarray], output_bytes: Sequence[int],
                   layers: int, arena_bytes: int, weights_bytes: int, repeat: int = 10) -> dict[str, str]:
     """Every file of the project: relative path -> text."""
     env = templates()
-    ram_origin, ram_bytes = ram_region(board)
+    ram_origin, ram_bytes = board.memory_map.ram_origin, board.memory_map.ram_bytes
     flash = board.regions["flash"]
     ctx = {
         "model_name": model_name, "version": __version__, "board": board.name, "mcu": board.mcu,
-        "family": board.data.family, "cpu_flags": CPU_FLAGS[board.core], "repeat": repeat,
+        "family": board.data.family, "cpu_flags": CORE_FLAGS[board.core], "repeat": repeat,
         "flash_origin": flash.origin, "flash_bytes": flash.bytes, "ram_origin": ram_origin, "ram_bytes": ram_bytes,
         "stack_bytes": STACK_BYTES, "openocd_config": OPENOCD.get(board.name, "stm32.cfg"),
         "inputs": [{"nbytes": a.nbytes, "bytes": ", ".join(str(b) for b in a.tobytes())} for a in inputs],

@@ -2,7 +2,7 @@
 
 TVM 0.27's own C codegen emits the packed FFI calling convention (``TVMFFIAny``, ``DLTensor``)
 and needs TVM's headers and runtime. A microcontroller model wants neither, so this module owns
-the last step: a PrimFunc after :func:`tvm_stm32dvfs.lower.lower_primfunc` (blocks removed,
+the last step: a PrimFunc after :func:`tvm_stm32dvfs.lower.lower_primfuncs` (blocks removed,
 buffers flattened, 32-bit indices) becomes ``void name(const float* restrict p0, ...)``.
 
 Buffers are C pointers: parameters become pointer arguments, ``DeclBuffer`` views alias their
@@ -24,6 +24,7 @@ from tvm import tirx
 from ..errors import UnsupportedOperatorError
 from ..lower import in_arena  # one rule for stack vs arena scratch
 from ..qnn.microkernels import KERNELS
+from ..vocabulary import PHASE_C_NAMES, PHASE_PRAGMA
 
 #: TIR dtype -> C type.
 C_TYPES = {
@@ -39,11 +40,6 @@ C_TYPES = {
     "uint64": "uint64_t",
     "bool": "bool",
 }
-
-#: Loop annotation (lowered to an AttrStmt) that marks the start of a DAE phase; see dae.py.
-PHASE_PRAGMA = "pragma_stm32dvfs_phase"
-PHASE_NAMES = {0: "STM32DVFS_ACCESS", 1: "STM32DVFS_EXECUTE"}
-
 
 _FLOAT_MATH = {
     "exp": "exp",
@@ -205,7 +201,6 @@ class TirToC:
         self.written: set[str] = set()
         self.uses_math = False
         self.helpers: set[str] = set()
-        self._param_index: dict[str, int] = {}
         self._structs: list[str] = []  # declarations of the library calls' argument structs
         self._struct_names: dict[str, str] = {}  # initializer -> variable
 
@@ -228,7 +223,6 @@ class TirToC:
                     f"kernel {self.fname}: scalar parameter '{p.name}' (only tensor arguments are supported)"
                 )
             cname = self.names.name(p, roles.get(i) or _readable(p.name, i))
-            self._param_index[cname] = len(self.params)
             self.params.append(CParam(cname, str(ty.dtype), _shape_elems(ty.shape), False, False))
         lines: list[str] = []
         self._stmt(self.func.body, lines, 1)
@@ -258,7 +252,6 @@ class TirToC:
             else:
                 name = self.names.name(buf, buf.name if s.annotations and "stm32dvfs.scratch" in s.annotations
                                        else f"scratch_{buf.name}")
-                self._param_index[name] = len(self.params)
                 self.params.append(CParam(name, dtype, elems, True, True))
         elif t == "DeclBuffer":
             data = s.data
@@ -305,7 +298,7 @@ class TirToC:
                 self._stmt(s.body, out, ind)
         elif t == "AttrStmt":
             if str(s.attr_key) == PHASE_PRAGMA:
-                phase = PHASE_NAMES[int(s.value.value)]
+                phase = PHASE_C_NAMES[int(s.value.value)]
                 out.append(f"{pad}stm32dvfs_phase({phase});")
             self._stmt(s.body, out, ind)
         elif t == "While":
@@ -407,11 +400,8 @@ class TirToC:
             return f"{self.names.lookup(e.source)}[{self._index(e.indices)}]"
         if t in self._BINOPS:
             return f"({self._expr(e.a)} {self._BINOPS[t]} {self._expr(e.b)})"
-        if t == "Div":
-            dt = _dtype_of(e)
-            if dt.startswith("float"):
-                return f"({self._expr(e.a)} / {self._expr(e.b)})"
-            return f"({self._expr(e.a)} / {self._expr(e.b)})"  # TIR Div on integers truncates, as C does
+        if t == "Div":  # on integers TIR's Div truncates, as C's does
+            return f"({self._expr(e.a)} / {self._expr(e.b)})"
         if t == "Mod":
             return f"({self._expr(e.a)} % {self._expr(e.b)})"
         if t in ("FloorDiv", "FloorMod"):
@@ -489,8 +479,6 @@ class TirToC:
             cfn = _FLOAT_MATH.get(base)
             if cfn is not None and dt.startswith("float"):
                 self.uses_math = True
-                if base == "fabs" and not dt.startswith("float"):
-                    return f"abs({self._expr(args[0])})"
                 fn = cfn + ("f" if dt == "float32" else "")
                 return f"{fn}({', '.join(self._expr(a) for a in args)})"
             if base == "fabs" and dt.startswith("int"):

@@ -38,10 +38,11 @@ import numpy as np
 
 from ..boards import Board
 from ..optimize import DvfsPlan, solve
-from ..optimize.from_profile import PLAIN, plan_problem
+from ..optimize.from_profile import plan_problem
 from ..optimize.plan import minimum_latency_ms
 from ..optimize.problem import Candidate, PlanProblem, evaluate
 from ..profile import Profile
+from ..vocabulary import PLAIN
 
 POLICIES = ("tinyengine", "tinyengine_sleep", "static_dvfs", "layer_dvfs", "dae_dvfs", "dae_race")
 #: the policies that run the plain (non-decoupled) kernels
@@ -384,8 +385,8 @@ def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequ
     level has a row saying so. With ``emulate_runs`` each distinct plan is compiled into the
     firmware and run in the emulator with the board's clock driver (the reported latency and
     energy); else the predictions are reported (and ``compiled`` is not needed)."""
-    from ..evaluate.cycles import load_cycle_model
-    from ..evaluate.emulator import emulate, memory_map
+    from ..sim.cycles import load_cycle_model
+    from ..sim.emulator import emulate, memory_map
 
     model = load_cycle_model(board.core)
     memory = memory_map(board)
@@ -527,7 +528,7 @@ def perturbed_problem(profile: Profile, board: Board, budget_ms: float, flash: f
     """The plan problem with the cycle model's flash stall cycles scaled by ``flash``, every
     energy spent running (phases, switches, busy-waiting, wake-ups) by ``run`` and the Sleep and
     Stop power by ``idle``."""
-    from ..evaluate.cycles import load_cycle_model
+    from ..sim.cycles import load_cycle_model
 
     if flash != 1.0:
         model = load_cycle_model(board.core)

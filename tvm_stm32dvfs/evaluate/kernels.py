@@ -21,7 +21,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-from .emulator import EmulatedRun, emulate
+from ..sim.emulator import EmulatedRun, emulate
 
 #: the operators whose instructions per MAC are compared with the libraries'
 MAC_OPS = ("conv2d", "depthwise_conv2d", "dense")

@@ -299,7 +299,7 @@ class EmulationReport:
 
 def validate_emulation(compiled, n_inputs: int = 10, seed: int = 0) -> EmulationReport:
     """The cross-compiled model in the emulator against the host build, input by input."""
-    from .emulator import emulate
+    from ..sim.emulator import emulate
 
     identical, worst, instructions = 0, 0.0, 0
     for k, feed in enumerate(random_inputs(compiled, n_inputs, seed)):

@@ -1,4 +1,5 @@
-"""The energy-optimal DVFS plan under a latency budget (Z3, with an exact DP to check it)."""
+"""The minimum-energy DVFS plan under a latency budget: a DP over discretised time (fast, within
+a bucket of the optimum), the exact label search, and Z3, which proves the exact plan optimal."""
 
 from .plan import DvfsPlan, pareto_front, solve
 from .problem import Candidate, IdleMode, PlanCheckError, PlanProblem, check_plan, evaluate

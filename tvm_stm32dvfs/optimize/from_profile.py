@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..boards import Board
 from ..profile import Profile
-from ..transform.annotate_dvfs import PLAIN
+from ..vocabulary import PLAIN
 from .problem import Candidate, IdleMode, PlanProblem
 
 

@@ -412,7 +412,8 @@ def _dp_extract(problem: PlanProblem, tables: _DpTables, start: float) -> Soluti
 
 
 def solve_dp(problem: PlanProblem, buckets: int = 2000) -> Solution | None:
-    """Exact DP over (layer, clock state, time bucket).
+    """DP over (layer, clock state, time bucket): exact over the buckets, not over time, so its
+    plan is not proven optimal (``optimal=False``; :func:`solve_exact` is).
 
     Each layer is two vectorised steps: the switch into every first state (a gather over pairs
     of states), then every candidate at once (one gather of candidates x buckets). Switch and
@@ -758,7 +759,7 @@ def solve_z3(problem: PlanProblem, time_limit_s: float = 10.0, incumbent: Soluti
         return math.floor(us / Z3_TIME_UNIT_US)  # down: the PB sum never exceeds the exact one's ticks
 
     solver = z3.Solver()
-    time_terms: list[tuple] = []  # (Bool, ticks): the budget, rounded up
+    time_terms: list[tuple] = []  # (Bool, ticks): candidate and switch times in ticks, rounded down
     exact_time: list = []  # the same times as exact rationals: the slack the idle energy is paid on
     energy_terms: list = []
     layer_energy: list[list] = [[] for _ in range(len(problem.layers) + 1)]  # per layer, switch into it included

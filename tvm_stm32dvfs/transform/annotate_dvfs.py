@@ -16,9 +16,8 @@ import tvm
 from tvm import relax, tirx
 
 from ..errors import Stm32DvfsError
+from ..vocabulary import PLAIN, PLAN_ATTRS as ATTRS  # noqa: F401 (PLAIN: re-exported)
 
-PLAIN = "plain"
-ATTRS = ("stm32dvfs.access_state", "stm32dvfs.execute_state", "stm32dvfs.granularity")
 
 
 def _choices(plan) -> list[tuple[str, str, str]]:

@@ -30,7 +30,7 @@ import numpy as np
 import tvm
 from tvm import s_tir, tirx
 
-from .. import dae
+from .. import vocabulary as dae  # the pragmas, phase ids and Granularity of the DAE stage
 from ..errors import UnsupportedOperatorError
 from ..qnn import microkernels as mk
 
@@ -490,7 +490,7 @@ class _Lowering:
             if key == dae.DMA_PRAGMA:
                 # the staged weight access: the transfer, then the widening from the staged copy
                 body = tirx.SeqStmt([self._dma_copy(), self._phase_call("weights", staged=True)])
-                return tirx.AttrStmt(stmt.node, dae.PHASE_PRAGMA, tirx.const(dae.ACCESS, "int32"), body)
+                return tirx.AttrStmt(stmt.node, dae.PHASE_PRAGMA, tirx.const(dae.PHASE_IDS[dae.ACCESS], "int32"), body)
             if key == dae.PHASE_PRAGMA:
                 role = self._classify(stmt.body)
                 return tirx.AttrStmt(stmt.node, key, stmt.value, self._phase_call(role))

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..codegen.emit import CSources
+from ..csources import CSources
 from ..errors import ToolchainError
 from ..resources import data_dir
 

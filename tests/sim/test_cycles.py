@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tvm_stm32dvfs.errors import BoardDataError
-from tvm_stm32dvfs.evaluate.cycles import DATA_FILE, Measurement, fit, load_cycle_model
-from tvm_stm32dvfs.evaluate.emulator import INSTRUCTION_CLASSES
+from tvm_stm32dvfs.sim.cycles import DATA_FILE, Measurement, fit, load_cycle_model
+from tvm_stm32dvfs.sim.emulator import INSTRUCTION_CLASSES
 
 
 @pytest.mark.parametrize("core", ["cortex-m4", "cortex-m7"])

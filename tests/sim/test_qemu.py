@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tvm_stm32dvfs
-from tvm_stm32dvfs.evaluate.qemu import run_in_qemu
+from tvm_stm32dvfs.sim.qemu import run_in_qemu
 
 
 @pytest.mark.emulator
@@ -25,7 +25,7 @@ def test_qemu_outputs_equal_host(int8_model, dae, tool):
 def test_every_bundled_int8_model_is_bit_exact_on_host_unicorn_and_qemu(name, tool):
     """The three executions of one int8 model — gcc on the host, the cross-compiled firmware in
     Unicorn (driven from Python) and in QEMU (from its reset vector) — print the same bytes."""
-    from tvm_stm32dvfs.evaluate.emulator import emulate, memory_map
+    from tvm_stm32dvfs.sim.emulator import emulate, memory_map
     from tvm_stm32dvfs.models.zoo import ZOO
 
     tool("qemu-system-arm")

@@ -8,8 +8,8 @@ import pytest
 import tvm_stm32dvfs
 from tvm_stm32dvfs.codegen import CSources, emit_sources
 from tvm_stm32dvfs.driver import _bind_params
-from tvm_stm32dvfs.evaluate.clocks import F4F7_FLASH, F4F7_PWR, F4F7_RCC, ClockRuleError, clock_model
-from tvm_stm32dvfs.evaluate.emulator import emulate, memory_map
+from tvm_stm32dvfs.sim.clocks import F4F7_FLASH, F4F7_PWR, F4F7_RCC, ClockRuleError, clock_model
+from tvm_stm32dvfs.sim.emulator import emulate, memory_map
 from tvm_stm32dvfs.lower import lower
 from tvm_stm32dvfs.models.zoo import ZOO
 from tvm_stm32dvfs.optimize.from_profile import LayerChoice
@@ -115,7 +115,7 @@ def test_the_exported_board_firmware_follows_the_plan_within_the_rules(kws, boar
     Unicorn with the register model: plan installed, one inference, every switch checked."""
     import subprocess
 
-    from tvm_stm32dvfs.evaluate.emulator import Emulator
+    from tvm_stm32dvfs.sim.emulator import Emulator
 
     tool("arm-none-eabi-gcc")
     board = tvm_stm32dvfs.boards.load(board_name)
@@ -180,7 +180,7 @@ def test_the_board_firmware_reports_over_the_vcp_and_marks_every_phase(kws, boar
     phase event."""
     import subprocess
 
-    from tvm_stm32dvfs.evaluate.emulator import Emulator
+    from tvm_stm32dvfs.sim.emulator import Emulator
 
     tool("arm-none-eabi-gcc")
     board = tvm_stm32dvfs.boards.load(board_name)

@@ -48,7 +48,7 @@ def test_memory_accesses_split_by_region(int8_model):
 
 
 def test_instruction_classes():
-    from tvm_stm32dvfs.evaluate.emulator import instruction_class
+    from tvm_stm32dvfs.sim.emulator import instruction_class
 
     assert [instruction_class(m) for m in ("ldr.w", "ldrsh", "pop", "str", "push", "smlad", "mul", "bne", "b.w",
                                            "cbz", "bic", "vmla.f32", "add.w", "bx")] == [

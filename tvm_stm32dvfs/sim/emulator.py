@@ -28,22 +28,14 @@ from typing import Sequence
 
 import numpy as np
 
-from ..codegen.emit import CSources
+from ..boards.board import MemoryMap
+from ..csources import CSources
 from ..errors import Stm32DvfsError, ToolchainError
 from ..resources import data_dir
+from ..vocabulary import CFLAGS, CORE_FLAGS, PHASE_OF_ID, PLAIN, STACK_BYTES
 
-#: arm-none-eabi-gcc flags per core (hard-float ABI as on the boards). The STM32F746's M7 has the
-#: single-precision FPv5 (RM0385); double-precision parts (F767, H743) would take fpv5-d16, which
-#: Unicorn's Cortex-M7 model does not execute (vcvt.f64.f32 faults as an invalid instruction).
-CORE_FLAGS = {
-    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"],
-    "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
-}
-CFLAGS = ["-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections"]
-STACK_SIZE = 8 * 1024
-PHASES = {0: "access", 1: "execute", 2: "plain"}
 
-#: Instruction classes counted for the cycle model (evaluate/cycles.py).
+#: Instruction classes counted for the cycle model (sim/cycles.py).
 INSTRUCTION_CLASSES = ("load", "store", "mac", "branch", "fp", "other")
 _MAC_MNEMONICS = ("mul", "mla", "mls", "smla", "smlsd", "smul", "smull", "umull", "umlal", "smmul", "smmla",
                   "smmls", "sdiv", "udiv", "smuad", "smusd", "usad")
@@ -66,26 +58,6 @@ def instruction_class(mnemonic: str) -> str:
     ):
         return "branch"
     return "other"
-
-
-@dataclass(frozen=True)
-class MemoryMap:
-    """Where the firmware lives (defaults: STM32F746, RM0385 memory map: 1 MiB flash, 320 KiB
-    SRAM of which the first 64 KiB are DTCM)."""
-
-    flash_origin: int = 0x08000000
-    flash_bytes: int = 1024 * 1024
-    ram_origin: int = 0x20000000
-    ram_bytes: int = 320 * 1024
-    tcm_bytes: int = 64 * 1024  # the start of RAM that is tightly coupled (0: none)
-
-    def regions(self) -> list[tuple[str, int, int]]:
-        """(name, first address, last address) of the regions memory accesses are split by."""
-        out = [("flash", self.flash_origin, self.flash_origin + self.flash_bytes - 1)]
-        if self.tcm_bytes:
-            out.append(("tcm", self.ram_origin, self.ram_origin + self.tcm_bytes - 1))
-        out.append(("sram", self.ram_origin + self.tcm_bytes, self.ram_origin + self.ram_bytes - 1))
-        return out
 
 
 @dataclass(frozen=True)
@@ -154,7 +126,7 @@ def cross_compile(sources: CSources, core: str = "cortex-m7", memory: MemoryMap 
     must keep besides the model's entry point."""
     if core not in CORE_FLAGS:
         raise ToolchainError(f"no cross-compilation flags for core '{core}' (known: {', '.join(CORE_FLAGS)})")
-    key = (sorted(sources.files.items()), core, CORE_FLAGS[core], CFLAGS, memory, STACK_SIZE, tuple(defines),
+    key = (sorted(sources.files.items()), core, CORE_FLAGS[core], CFLAGS, memory, STACK_BYTES, tuple(defines),
            tuple(keep))
     digest = hashlib.sha256(repr(key).encode()).hexdigest()[:24]
     out_dir = out_dir or Path(tempfile.gettempdir()) / "stm32dvfs-emu" / digest
@@ -188,7 +160,7 @@ def cross_compile(sources: CSources, core: str = "cortex-m7", memory: MemoryMap 
             objs.append(str(obj))
         defs = {
             "FLASH_ORIGIN": memory.flash_origin, "FLASH_LENGTH": memory.flash_bytes,
-            "RAM_ORIGIN": memory.ram_origin, "RAM_LENGTH": memory.ram_bytes, "STACK_SIZE": STACK_SIZE,
+            "RAM_ORIGIN": memory.ram_origin, "RAM_LENGTH": memory.ram_bytes, "STACK_SIZE": STACK_BYTES,
         }
         link = [cc, *CORE_FLAGS[core], "--specs=nano.specs", "-nostartfiles", "-Wl,--gc-sections",
                 "-Wl,-e,stm32dvfs_model_run", "-T", str(data_dir("runtime") / "emulator" / "emulator.ld")]
@@ -327,11 +299,11 @@ class Emulator:
             raise error
 
     def run_model(self, inputs: Sequence[np.ndarray], output_specs, count_memory: bool = False,
-                  regions: Sequence[str] | None = None) -> tuple[list[np.ndarray], Counter, Counter]:
-        """Call ``stm32dvfs_model_run`` once; returns the outputs, instruction counts per (layer,
-        phase) and, with ``count_memory``, data accesses per (layer, phase, region, kind) — a
-        Python callback per access, so several times slower (``regions`` limits it, e.g. to
-        ``("flash",)``)."""
+                  regions: Sequence[str] | None = None) -> tuple[list[np.ndarray], dict, Counter, dict]:
+        """Call ``stm32dvfs_model_run`` once; returns the outputs, the instructions per (layer,
+        phase) and class, the data accesses per (layer, phase, region, kind) when ``count_memory``
+        (a Python callback per access, so several times slower; ``regions`` limits it, e.g. to
+        ``("flash",)``), and the access <-> execute switches per layer."""
         from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE
         import unicorn.arm_const as arm
 
@@ -383,7 +355,7 @@ class Emulator:
             def on_phase(_uc, _address, _size, _data):
                 close_phase()
                 layer, before = state["key"]
-                after = PHASES.get(int(_uc.reg_read(arm.UC_ARM_REG_R0)), "plain")
+                after = PHASE_OF_ID.get(int(_uc.reg_read(arm.UC_ARM_REG_R0)), PLAIN)
                 if {before, after} == {"access", "execute"}:
                     switches[layer] += 1
                 state["key"] = (layer, after)
@@ -490,11 +462,5 @@ def emulate(compiled, x, board=None, *, core: str | None = None, memory: MemoryM
 
 
 def memory_map(board) -> MemoryMap:
-    """The emulator's memory map of a board (flash, and the data SRAM with its DTCM first)."""
-    regions = board.regions
-    flash = regions["flash"]
-    tcm = regions.get("dtcm")
-    sram = regions["sram"]
-    if tcm is not None and tcm.origin + tcm.bytes == sram.origin:
-        return MemoryMap(flash.origin, flash.bytes, tcm.origin, tcm.bytes + sram.bytes, tcm.bytes)
-    return MemoryMap(flash.origin, flash.bytes, sram.origin, sram.bytes, 0)
+    """The board's memory map (:attr:`~tvm_stm32dvfs.boards.Board.memory_map`)."""
+    return board.memory_map

@@ -11,7 +11,7 @@ inference at one clock state::
 ``phase`` is access, execute or plain, as ``stm32dvfs_phase`` announces it; ``hz`` and
 ``wait_states`` say the state it ran in; runs at several states go in one file. The same model,
 built the same way, is run once in the emulator for its instruction classes and flash reads per
-(layer, phase); :func:`~tvm_stm32dvfs.evaluate.cycles.fit` then solves for the CPIs and the flash
+(layer, phase); :func:`~tvm_stm32dvfs.sim.cycles.fit` then solves for the CPIs and the flash
 miss cost.
 """
 
@@ -25,9 +25,9 @@ from pathlib import Path
 from ..errors import ModelFormatError
 from .cycles import CycleModel, Measurement, fit, load_cycle_model
 from .emulator import emulate, memory_map
+from ..vocabulary import PHASES
 
 COLUMNS = ("layer", "phase", "hz", "wait_states", "cycles")
-PHASES = ("access", "execute", "plain")
 
 
 @dataclass(frozen=True)

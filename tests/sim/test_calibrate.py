@@ -10,9 +10,9 @@ import pytest
 
 import tvm_stm32dvfs
 from tvm_stm32dvfs.errors import ModelFormatError
-from tvm_stm32dvfs.evaluate.calibrate import COLUMNS, calibrate, read_measurements, write_cycle_model
-from tvm_stm32dvfs.evaluate.cycles import load_cycle_model
-from tvm_stm32dvfs.evaluate.emulator import emulate, memory_map
+from tvm_stm32dvfs.sim.calibrate import COLUMNS, calibrate, read_measurements, write_cycle_model
+from tvm_stm32dvfs.sim.cycles import load_cycle_model
+from tvm_stm32dvfs.sim.emulator import emulate, memory_map
 from tvm_stm32dvfs.models.zoo import ZOO
 
 BOARD = tvm_stm32dvfs.boards.load("stm32f746g-disco")

@@ -16,10 +16,10 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ToolchainError
 from ..resources import data_dir, templates
-from .emulator import CORE_FLAGS
+from ..vocabulary import CORE_FLAGS
 
 QEMU_MACHINE = "mps2-an500"
 TIMEOUT_S = 600

@@ -1,0 +1,67 @@
+"""The names every stage shares, defined once: what a layer's choice and phases are called, the
+ids the C runtime gives the phases, the TIR pragmas and function attributes the passes leave for
+the C printer, and how the firmware is compiled (flags per core, stack).
+
+Nothing here depends on another module of the package, so any stage may import it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: the granularity of a layer that is not decoupled (its plain kernel)
+PLAIN = "plain"
+ACCESS = "access"
+EXECUTE = "execute"
+#: the phases a layer runs in: a decoupled layer alternates access and execute, a plain one is plain
+PHASES = (ACCESS, EXECUTE, PLAIN)
+#: stm32dvfs_phase_kind of runtime/include/stm32dvfs_runtime.h
+PHASE_IDS = {ACCESS: 0, EXECUTE: 1, PLAIN: 2}
+PHASE_OF_ID = {i: name for name, i in PHASE_IDS.items()}
+#: their names in the C runtime
+PHASE_C_NAMES = {0: "STM32DVFS_ACCESS", 1: "STM32DVFS_EXECUTE", 2: "STM32DVFS_PLAIN"}
+
+#: TIR pragmas of a decoupled kernel: a phase's loop (value: its phase id), a DMA copy loop, the
+#: tile loops (value: TILE_ROWS or TILE_CHANNELS)
+PHASE_PRAGMA = "pragma_stm32dvfs_phase"
+DMA_PRAGMA = "pragma_stm32dvfs_dma"
+TILE_PRAGMA = "pragma_stm32dvfs_tile"
+TILE_ROWS = 0
+TILE_CHANNELS = 1
+
+#: A decoupled layer's tile: what a plan chooses for a layer besides PLAIN.
+@dataclass(frozen=True, order=True)
+class Granularity:
+    """Output rows x output channels computed per tile (rows is 1 for a dense layer), and whether
+    the access phase brings the weight slice into SRAM by DMA (``dma``) instead of CPU loads."""
+
+    rows: int
+    channels: int
+    dma: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.rows}x{self.channels}" + ("+dma" if self.dma else "")
+
+    @classmethod
+    def parse(cls, text: str) -> "Granularity":
+        """The inverse of ``str()``: ``"4x16"`` or ``"4x16+dma"``."""
+        tile, _, method = str(text).partition("+")
+        rows, channels = (int(v) for v in tile.split("x"))
+        return cls(rows, channels, method == "dma")
+
+
+#: PrimFunc attributes a DVFS plan leaves on each layer (AnnotateDvfs)
+PLAN_ATTRS = ("stm32dvfs.access_state", "stm32dvfs.execute_state", "stm32dvfs.granularity")
+
+#: arm-none-eabi-gcc flags per core (hard-float ABI as on the boards), for the emulated builds and
+#: the firmware project alike. The STM32F746's M7 has the single-precision FPv5 (RM0385);
+#: double-precision parts (F767, H743) would take fpv5-d16, which Unicorn's Cortex-M7 model does
+#: not execute (vcvt.f64.f32 faults as an invalid instruction).
+CORE_FLAGS = {
+    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"],
+    "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+}
+#: warnings and code generation of every C build (host builds add the sanitizers)
+CFLAGS = ["-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections"]
+#: the firmware's stack (emulated builds and the project's linker script)
+STACK_BYTES = 8 * 1024
