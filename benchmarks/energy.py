@@ -97,7 +97,7 @@ def run_job(model: str, board_name: str, qos: tuple[float, ...], with_sensitivit
     from tvm_stm32dvfs.evaluate import kernels
     from tvm_stm32dvfs.evaluate.energy import evaluate_policies, sensitivity
     from tvm_stm32dvfs.profile import profile
-    from tvm_stm32dvfs.report import plot_energy_vs_qos, plot_timeline
+    from tvm_stm32dvfs.evaluate.report import plot_energy_vs_qos, plot_timeline
 
     started = time.perf_counter()
     with warnings.catch_warnings():

@@ -13,17 +13,18 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tvm_stm32dvfs"
 SHARED = ("errors", "vocabulary", "_version", "resources", "csources")
 #: the stages in the order of the data flow: module (or package) prefixes
 STAGES = (
-    ("frontend", "qnn"),
-    ("lower", "schedule", "planner", "transform.micro_kernels"),
-    ("dae", "transform.decouple_access_execute", "transform.pipeline"),
-    ("boards", "target"),
+    ("frontend",),
+    ("lower",),
+    ("dae",),
+    ("boards",),
     ("sim",),
     ("profile",),
-    ("optimize", "transform.annotate_dvfs", "transform"),
-    ("codegen.emit", "codegen.tir_to_c", "codegen"),
-    ("codegen.project",),
-    ("evaluate", "report", "models"),
-    ("driver", "cli"),
+    ("optimize",),
+    ("codegen",),
+    ("project",),
+    ("evaluate", "models"),
+    # on top: the passes gathered for users, the driver and the command line
+    ("transform", "driver", "cli"),
 )
 
 

@@ -117,7 +117,7 @@ def test_build_with_a_latency_budget_plans_annotates_and_emits(int8_model, tmp_p
         assert len(plan.choices) == len(compiled.layers)
         for layer, choice in zip(compiled.layers, plan.choices):
             assert (layer.access_state, layer.execute_state) == (choice.key.access_state, choice.key.execute_state)
-            assert (layer.granularity or "plain") == choice.key.granularity
+            assert layer.granularity == choice.key.granularity
         assert "stm32dvfs_model_plan" in compiled.sources.files["plan.c"]
         idle = {"none": "busy"}.get(plan.idle_mode, plan.idle_mode)  # no slack left: nothing to idle
         assert f"STM32DVFS_IDLE_{idle.upper()}" in compiled.sources.files["plan.c"]

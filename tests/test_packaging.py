@@ -1,4 +1,4 @@
-"""The wheel carries codegen/, runtime/ and cmake/: an installed package works outside the checkout."""
+"""The wheel carries the stages' templates, runtime/ and cmake/: an installed package works outside the checkout."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def test_wheel_installs_and_compiles_outside_the_checkout(tmp_path):
         from pathlib import Path
         from tvm_stm32dvfs.models.zoo import ZOO
         assert "site-packages" in tvm_stm32dvfs.__file__, tvm_stm32dvfs.__file__
-        assert Path(tvm_stm32dvfs.__file__).parent.joinpath("_data", "codegen", "model.c.j2").is_file()
+        assert Path(tvm_stm32dvfs.__file__).parent.joinpath("codegen", "templates", "model.c.j2").is_file()
+        assert Path(tvm_stm32dvfs.__file__).parent.joinpath("_data", "runtime", "include", "stm32dvfs_runtime.h").is_file()
         assert str(tvm.target.Target("stm32dvfs").attrs["model"]) == "stm32f746g-disco"
         mod, params = tvm_stm32dvfs.from_onnx(ZOO["kws_dscnn"].path)
         c = tvm_stm32dvfs.build(mod, params=params)

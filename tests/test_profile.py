@@ -18,7 +18,7 @@ def test_profile_covers_every_layer_granularity_phase_and_state(int8_model, tmp_
     states = {s.id for s in board.candidate_states()}
     assert {r.state for r in prof.rows} == states
     assert calls[-1][0] == calls[-1][1] >= 3  # plain build + two granularity builds
-    decoupled = [i for i, layer in enumerate(compiled.layers) if layer.granularity]
+    decoupled = [i for i, layer in enumerate(compiled.layers) if layer.decoupled]
     for layer in range(len(compiled.layers)):
         options = prof.layer_options(layer)
         assert "plain" in options

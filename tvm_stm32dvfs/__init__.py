@@ -9,8 +9,8 @@ from .driver import CompiledModel, build
 from .sim.emulator import EmulatedRun, emulate
 from .errors import Stm32DvfsError
 from .frontend import from_onnx, from_tflite, load_model
-from .target import register_tags as _register_tags
-from .transform.pipeline import register as _register_pipeline
+from .boards.target import register_tags as _register_tags
+from .dae.pipeline import register as _register_pipeline
 
 TARGET_TAGS = _register_tags()
 _register_pipeline()

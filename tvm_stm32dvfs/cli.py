@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from .errors import Stm32DvfsError, Stm32DvfsWarning
+from .vocabulary import DEFAULT_SOLVER
 
 app = typer.Typer(
     add_completion=False,
@@ -96,7 +97,7 @@ def compile_cmd(
     """Compile MODEL to a standalone C model and print its layer table and memory figures."""
     from .driver import build
     from .frontend import from_onnx
-    from .report import layer_table
+    from .evaluate.report import layer_table
 
     source = model
     if quantize is not None:
@@ -208,7 +209,7 @@ def plan_cmd(
     board: str = typer.Option("stm32f746g-disco", "--board", help="target board"),
     period_ms: Optional[float] = typer.Option(None, "--period-ms", help="one inference every PERIOD ms "
                                               "(default: the budget); the slack is spent idle"),
-    method: str = typer.Option("dp", "--method", help="solver: dp, exact, z3 or greedy"),
+    method: str = typer.Option(DEFAULT_SOLVER, "--method", help="solver: dp, exact, z3 or greedy"),
     pareto: Optional[int] = typer.Option(None, "--pareto", min=2, help="sweep N budgets from the fastest "
                                          "possible to --latency-ms and print the energy/latency front"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="with --pareto: save the front as an image"),
@@ -219,7 +220,7 @@ def plan_cmd(
     """Choose the clock state of every layer phase for minimum energy within a latency budget."""
     from .driver import build
     from .optimize.plan import METHODS
-    from .report import pareto_table, plan_table, plot_pareto
+    from .evaluate.report import pareto_table, plan_table, plot_pareto
 
     if method not in METHODS:
         raise Stm32DvfsError(f"unknown --method {method!r}: use dp, exact, z3 or greedy")
@@ -341,7 +342,7 @@ def evaluate_cmd(
     qos: str = typer.Option("1,1.1,1.25,1.5,2,3", "--qos", help="QoS levels: latency budgets as multiples of the "
                             "baseline's latency (plain kernels at the fastest clock), comma-separated, each >= 1 "
                             "(the period equals the budget)"),
-    method: str = typer.Option("dp", "--method", help="solver of the DAE+DVFS plan: dp, exact (label search over "
+    method: str = typer.Option(DEFAULT_SOLVER, "--method", help="solver of the DAE+DVFS plan: dp, exact (label search over "
                                "exact times) or z3 (proves the exact plan optimal; slow on whole models, see "
                                "docs/optimizer.md)"),
     json_path: Optional[Path] = typer.Option(None, "--json", help="write one row per (policy, QoS level)"),
@@ -360,12 +361,8 @@ def evaluate_cmd(
     """Energy per period of TinyEngine-style deployment and of DVFS policies, per QoS level."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from .driver import build
     from .boards import known_boards, load
-    from .evaluate.energy import evaluate_policies, summaries, write_csv, write_json
-    from .evaluate.energy import sensitivity as sensitivity_rows
-    from .profile import profile
-    from .report import evaluation_table, plot_energy_vs_qos, plot_timeline, sensitivity_table
+    from .evaluate.energy import write_csv, write_json
 
     if method not in ("dp", "exact", "z3"):
         raise Stm32DvfsError(f"unknown --method {method!r}: use dp, exact or z3")
@@ -392,39 +389,62 @@ def evaluate_cmd(
                   transient=True) as progress:
         task = progress.add_task("starting", total=None)
         for path, board_name in work:
-            b = load(board_name)
-            progress.update(task, description=f"{path.stem} on {board_name}: profiling in the emulator")
-            mod, params = _load(path, shape)
-            compiled = build(mod, target=f"stm32dvfs-{board_name}", params=params, model_name=path.stem)
-            measured = profile(compiled, b)
-            found = evaluate_policies(compiled, b, measured, qos=levels, method=method, emulate_runs=emulate,
-                                      progress=lambda text: progress.update(task, description=text))
-            rows += found
-            console.print(evaluation_table(found, title=f"{path.stem} on {board_name}: energy per period"))
-            if project is not None:
-                mine = [r for r in found if r.policy == "dae_dvfs" and r.feasible]
-                if not mine:
-                    raise Stm32DvfsError(f"no QoS level of {path.stem} has a DAE+DVFS plan: no project to write")
-                progress.update(task, description=f"{path.stem}: writing the firmware project")
-                compiled.with_plan(mine[-1].plan).export_project(project)
-            if sensitivity:
-                progress.update(task, description=f"{path.stem} on {board_name}: sensitivity")
-                budgets = sorted({r.budget_ms for r in found})
-                console.print(sensitivity_table(sensitivity_rows(measured, b, budgets),
-                                                title=f"{path.stem} on {board_name}: predicted saving of (e) "
-                                                "under perturbed coefficients"))
-            if plots is not None:
-                plots.mkdir(parents=True, exist_ok=True)
-                stem = f"{path.stem}_{board_name}"
-                plot_energy_vs_qos(found, plots / f"energy_{stem}.{plot_format}", f"{path.stem} on {board_name}")
-                chosen = _timeline_row(found)
-                if chosen is not None:
-                    plot_timeline(chosen, plots / f"timeline_{stem}.{plot_format}",
-                                  f"{path.stem} on {board_name}: DAE+DVFS plan within {chosen.budget_ms:.2f} ms")
+            rows += _evaluate_one(path, load(board_name), shape, levels, method, emulate, project, sensitivity,
+                                  plots, plot_format, lambda text: progress.update(task, description=text))
     if json_path is not None:
         write_json(rows, json_path)
     if csv_path is not None:
         write_csv(rows, csv_path)
+    _print_savings(rows)
+    if project is not None:
+        console.print(f"firmware project of the DAE+DVFS plan: {project} (README.md there says how to build)")
+
+
+def _evaluate_one(path: Path, board, shape, levels, method: str, emulate: bool, project: Optional[Path],
+                  sensitivity: bool, plots: Optional[Path], plot_format: str, say: Callable[[str], None]) -> list:
+    """``evaluate`` of one model on one board: its table printed, and as asked its firmware
+    project, sensitivity table and plots written; returns its rows."""
+    from .driver import build
+    from .evaluate.energy import evaluate_policies
+    from .evaluate.energy import sensitivity as sensitivity_rows
+    from .evaluate.report import evaluation_table, plot_energy_vs_qos, plot_timeline, sensitivity_table
+    from .profile import profile
+
+    where = f"{path.stem} on {board.name}"
+    say(f"{where}: profiling in the emulator")
+    mod, params = _load(path, shape)
+    compiled = build(mod, target=f"stm32dvfs-{board.name}", params=params, model_name=path.stem)
+    measured = profile(compiled, board)
+    found = evaluate_policies(compiled, board, measured, qos=levels, method=method, emulate_runs=emulate,
+                              progress=say)
+    console.print(evaluation_table(found, title=f"{where}: energy per period"))
+    if project is not None:
+        mine = [r for r in found if r.policy == "dae_dvfs" and r.feasible]
+        if not mine:
+            raise Stm32DvfsError(f"no QoS level of {path.stem} has a DAE+DVFS plan: no project to write")
+        say(f"{path.stem}: writing the firmware project")
+        compiled.with_plan(mine[-1].plan).export_project(project)
+    if sensitivity:
+        say(f"{where}: sensitivity")
+        budgets = sorted({r.budget_ms for r in found})
+        console.print(sensitivity_table(sensitivity_rows(measured, board, budgets),
+                                        title=f"{where}: predicted saving of (e) under perturbed coefficients"))
+    if plots is not None:
+        plots.mkdir(parents=True, exist_ok=True)
+        stem = f"{path.stem}_{board.name}"
+        plot_energy_vs_qos(found, plots / f"energy_{stem}.{plot_format}", where)
+        chosen = _timeline_row(found)
+        if chosen is not None:
+            plot_timeline(chosen, plots / f"timeline_{stem}.{plot_format}",
+                          f"{where}: DAE+DVFS plan within {chosen.budget_ms:.2f} ms")
+    return found
+
+
+def _print_savings(rows) -> None:
+    """The saving of (e) against TinyEngine + sleep: per level where one level was evaluated,
+    else per model and board over the levels."""
+    from .evaluate.energy import summaries
+
     for r in rows:
         if r.policy == "dae_dvfs" and r.feasible and r.saving_vs_tinyengine_sleep is not None \
                 and len({q.budget_ms for q in rows if (q.model, q.board) == (r.model, r.board)}) == 1:
@@ -435,8 +455,6 @@ def evaluate_cmd(
                           f"latency, energy per period: TinyEngine + sleep {b.energy_uj:,.1f} uJ, DAE + DVFS "
                           f"{r.energy_uj:,.1f} uJ: {r.saving_vs_tinyengine_sleep:.1f} % less (kernels "
                           f"{_f(r.kernel_effect)} %, DVFS {_f(r.dvfs_effect)} %)")
-    if project is not None:
-        console.print(f"firmware project of the DAE+DVFS plan: {project} (README.md there says how to build)")
     for m in summaries(rows):
         if m.levels_vs_tinyengine_sleep == 1:
             continue  # said above

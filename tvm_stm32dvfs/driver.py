@@ -17,8 +17,9 @@ from .codegen import CSources, emit_sources
 from .errors import InputMismatchError, Stm32DvfsError
 from .frontend import param_keys
 from .lower import Layer, LoweredModel, TensorInfo, lifetimes, lower, scratch_key
-from .planner import ALIGNMENT, align_up
-from .target import board_of_target
+from .lower.planner import ALIGNMENT, align_up
+from .vocabulary import DEFAULT_SOLVER
+from .boards.target import board_of_target
 from .transform import DecoupleAccessExecute
 
 Inputs = Union[np.ndarray, Mapping[str, np.ndarray], Sequence[np.ndarray]]
@@ -69,7 +70,7 @@ class CompiledModel:
     def export_c(self, directory: Union[str, Path]) -> list[Path]:
         """Write the model sources into ``directory``: all files or none (they are written to a
         sibling temporary folder first and moved into place)."""
-        from .codegen.project import write_atomically
+        from .project.firmware import write_atomically
 
         return write_atomically(dict(self.sources.files), Path(directory))
 
@@ -79,7 +80,7 @@ class CompiledModel:
         default a seeded random input) into ``directory``: all files or none. Raises
         :class:`~tvm_stm32dvfs.errors.ResourceLimitError` when the model cannot fit the board."""
         from .boards import load
-        from .codegen.project import project_files, write_atomically
+        from .project.firmware import project_files, write_atomically
         from .vocabulary import STACK_BYTES
         from .errors import ResourceLimitError
 
@@ -151,24 +152,31 @@ class CompiledModel:
 
     def with_plan(self, plan) -> "CompiledModel":
         """This model rebuilt to follow ``plan`` (a :class:`~tvm_stm32dvfs.optimize.DvfsPlan` of
-        its profile): each layer decoupled at the plan's tile, annotated with its clock states by
-        :class:`~tvm_stm32dvfs.transform.AnnotateDvfs`, and the C plan table emitted."""
-        from .transform import AnnotateDvfs
-        from .vocabulary import PLAIN
+        its profile, applied by :func:`~tvm_stm32dvfs.optimize.apply.apply_plan`: each layer at
+        the plan's tile and clock states) with the C plan table emitted."""
+        from .optimize.apply import apply_plan
 
         if len(plan.choices) != len(self.layers):
             raise Stm32DvfsError(f"a plan of {len(plan.choices)} layers for {self.model_name}, which has "
                                  f"{len(self.layers)}: plan it from this model's profile")
-        lowered = lower(self.source_mod, tir_transforms=[AnnotateDvfs(plan), DecoupleAccessExecute()])
-        for layer, choice in zip(lowered.layers, plan.choices):
-            want = None if choice.key.granularity == PLAIN else choice.key.granularity
-            if layer.granularity != want or layer.access_state != choice.key.access_state:
-                raise AssertionError(f"layer {layer.name}: built {layer.granularity}/{layer.access_state}, "
-                                     f"planned {choice.key}")
+        lowered = apply_plan(self.source_mod, plan)
         sources = emit_sources(lowered, model_name=self.model_name, board=self.board,
                                plan_initial_state=plan.initial_state, plan_idle_mode=plan.idle_mode)
         return CompiledModel(board=self.board, lowered=lowered, sources=sources, model_name=self.model_name,
                              source_mod=self.source_mod, plan=plan)
+
+    def at_clock_state(self, state: str) -> "CompiledModel":
+        """This model, its tiles kept, with every phase of every layer at the clock state
+        ``state`` (a ClockState id) and the plan table emitted: what the profile runs, so that the
+        firmware's per-phase plan lookups are part of every layer's time (the table never
+        switches, so no clock driver runs)."""
+        from .optimize.apply import with_clock_states
+
+        lowered = with_clock_states(self.lowered, [(state, state)] * len(self.layers))
+        sources = emit_sources(lowered, model_name=self.model_name, board=self.board, plan_initial_state=state,
+                               plan_idle_mode="busy")
+        return CompiledModel(board=self.board, lowered=lowered, sources=sources, model_name=self.model_name,
+                             source_mod=self.source_mod)
 
     def run_host(self, x: Inputs, sanitize: bool = False):
         """Run the generated C on this machine (gcc).
@@ -213,7 +221,7 @@ def build(
     granularity=None,
     latency_ms: float | None = None,
     period_ms: float | None = None,
-    plan_method: str = "dp",
+    plan_method: str = DEFAULT_SOLVER,
     max_granularities: int = 3,
 ) -> CompiledModel:
     """Compile a Relax module (from :func:`tvm_stm32dvfs.from_onnx`) for an STM32 target.
@@ -298,7 +306,7 @@ def _lower_with_default_tiles(mod: tvm.IRModule) -> LoweredModel:
     # that much less room, and the module is lowered again
     for _ in range(8):
         lowered = lower(mod, tir_transforms=[DecoupleAccessExecute(choose)], scratch_after_activations=True)
-        if not any(k.granularity for k in lowered.kernels.values()):
+        if not any(k.decoupled for k in lowered.kernels.values()):
             break  # no layer takes tiles: the plain build itself
         if lowered.arena_bytes <= min(plain.arena_bytes, untiered):
             return lowered

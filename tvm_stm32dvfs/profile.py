@@ -16,7 +16,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, NamedTuple
+from typing import Callable, Iterable
 
 from . import dae
 from ._version import __version__
@@ -82,7 +82,7 @@ class Profile:
 def _options(compiled, max_granularities: int, max_buffer_bytes: int | None = None) -> list[dict[str, dae.Granularity]]:
     """Granularity maps to build: the k-th offered tile (within ``max_buffer_bytes``) of every
     decoupled kernel."""
-    from .transform.pipeline import stm32dvfs_pipeline
+    from .dae.pipeline import stm32dvfs_pipeline
     import tvm
 
     fused = stm32dvfs_pipeline(dae=False)(compiled.source_mod)
@@ -97,30 +97,6 @@ def _options(compiled, max_granularities: int, max_buffer_bytes: int | None = No
         return []
     count = max(len(o) for o in per_kernel.values())
     return [{k: o[min(i, len(o) - 1)].granularity for k, o in per_kernel.items()} for i in range(count)]
-
-
-class _Phases(NamedTuple):
-    granularity: str
-    access_state: str
-    execute_state: str
-
-
-class _Choice(NamedTuple):
-    key: _Phases
-
-
-class _ConstantPlan(NamedTuple):
-    """What ``CompiledModel.with_plan`` reads of a plan: per layer its tile and states."""
-
-    choices: tuple
-    initial_state: str
-    idle_mode: str = "busy"
-
-
-def _constant_plan(compiled, state: str) -> _ConstantPlan:
-    """A plan keeping ``compiled``'s tiles with every phase in ``state``."""
-    return _ConstantPlan(tuple(_Choice(_Phases(layer.granularity or PLAIN, state, state)) for layer in compiled.layers),
-                         state)
 
 
 def cache_key(compiled, board: Board, max_granularities: int, cycle_model: Path | None = None) -> str:
@@ -153,7 +129,7 @@ def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable
     memory = memory_map(board)
     feeds = compiled.sample_inputs()
     plain = compiled.variant(dae=False)
-    builds = [("plain", plain)]
+    builds = [(PLAIN, plain)]
     # tiles may use half of the SRAM the plain model, the stack and the runtime's data leave free
     free = board.memory_map.ram_bytes - plain.arena_bytes - STACK_BYTES - RUNTIME_DATA_BYTES
     budget = max(free // 2, dae.DEFAULT_TILE_BUDGET)
@@ -164,18 +140,18 @@ def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable
     for done, (kind, variant) in enumerate(builds):
         # run with the plan handler installed, as the firmware will: its per-phase lookups are
         # part of every layer's time (a constant plan never switches, so no driver runs)
-        variant = variant.with_plan(_constant_plan(variant, board.max_state().id))
+        variant = variant.at_clock_state(board.max_state().id)
         try:
             run = emulate(variant, feeds, board=board, memory=memory, count_memory=True, regions=("flash",))
         except ResourceLimitError:
-            tiles = sorted({layer.granularity for layer in variant.layers if layer.granularity})
+            tiles = sorted({layer.granularity for layer in variant.layers if layer.decoupled})
             skipped.append(", ".join(tiles) if tiles else "none (the plain kernels)")
             continue
-        decoupled = {i for i, layer in enumerate(variant.layers) if layer.granularity}
-        covered = {r.layer for r in rows if r.granularity == "plain"}
+        decoupled = {i for i, layer in enumerate(variant.layers) if layer.decoupled}
+        covered = {r.layer for r in rows if r.granularity == PLAIN}
         for (layer, phase), (classes, reads) in sorted(run.phase_counts(decoupled).items()):
-            granularity = variant.layers[layer].granularity or "plain"
-            if kind == "dae" and granularity == "plain" and layer in covered:
+            granularity = variant.layers[layer].granularity
+            if kind == "dae" and granularity == PLAIN and layer in covered:
                 continue  # an earlier build already covers layers that are never tiled
             instructions = sum(classes.values())
             for state in states:

@@ -50,8 +50,18 @@ class Granularity:
         return cls(rows, channels, method == "dma")
 
 
-#: PrimFunc attributes a DVFS plan leaves on each layer (AnnotateDvfs)
-PLAN_ATTRS = ("stm32dvfs.access_state", "stm32dvfs.execute_state", "stm32dvfs.granularity")
+#: the plan solver wherever none is named (build, the command line, the evaluation, solve): the DP
+#: is fast and within a bucket of the optimum; "exact" and "z3" prove optimality on request
+DEFAULT_SOLVER = "dp"
+
+#: PrimFunc attributes: a decoupled kernel (DecoupleAccessExecute) is marked DAE_ATTR and carries
+#: its tile as GRANULARITY_ATTR; AnnotateDvfs writes a plan's states and tile onto each layer's
+#: function (PLAN_ATTRS), and DecoupleAccessExecute keeps a planned function's tile (or none)
+DAE_ATTR = "stm32dvfs.dae"
+GRANULARITY_ATTR = "stm32dvfs.granularity"
+ACCESS_STATE_ATTR = "stm32dvfs.access_state"
+EXECUTE_STATE_ATTR = "stm32dvfs.execute_state"
+PLAN_ATTRS = (ACCESS_STATE_ATTR, EXECUTE_STATE_ATTR, GRANULARITY_ATTR)
 
 #: arm-none-eabi-gcc flags per core (hard-float ABI as on the boards), for the emulated builds and
 #: the firmware project alike. The STM32F746's M7 has the single-precision FPv5 (RM0385);

@@ -193,7 +193,7 @@ def test_one_memory_map_serves_the_emulator_the_linker_script_and_the_tile_budge
     import re
 
     from tvm_stm32dvfs.codegen import CSources
-    from tvm_stm32dvfs.codegen.project import project_files
+    from tvm_stm32dvfs.project.firmware import project_files
     from tvm_stm32dvfs.sim.emulator import memory_map
 
     board = boards.load(name)

@@ -195,7 +195,7 @@ def test_every_plan_meets_its_budget_in_the_emulated_firmware():
     for r in rows:
         if r.policy in PLAIN_POLICIES and r.feasible:
             assert all(c.key.granularity == PLAIN for c in r.plan.choices)
-            assert not any(layer.granularity for layer in compiled.with_plan(r.plan).layers), r.policy
+            assert not any(layer.decoupled for layer in compiled.with_plan(r.plan).layers), r.policy
     feasible = [r for r in rows if r.feasible]
     assert any(r.policy == "tinyengine" for r in feasible)
     for r in feasible:

@@ -53,7 +53,7 @@ def test_pruning_keeps_the_optimum(spec):
 @given(small)
 def test_bound_pruning_keeps_every_optimal_plan(spec):
     """Pruned by the optimum's own energy as the bound, the optimum must survive."""
-    from tvm_stm32dvfs.optimize.solvers import best_multiplier, bound_prune
+    from tvm_stm32dvfs.optimize.graph import best_multiplier, bound_prune
 
     layers, cands, states, seed, slack = spec
     problem = synthetic_problem(layers, cands, states, seed=seed, integer=True, slack=slack)
@@ -92,7 +92,7 @@ def test_exact_label_search_equals_brute_force(spec, integer):
 @settings(max_examples=30, deadline=None)
 @given(small)
 def test_merging_single_candidate_layers_keeps_every_plan(spec):
-    from tvm_stm32dvfs.optimize.solvers import _merge_fixed_layers
+    from tvm_stm32dvfs.optimize.smt import _merge_fixed_layers
 
     layers, cands, states, seed, slack = spec
     problem = synthetic_problem(layers, cands, states, seed=seed, slack=slack)

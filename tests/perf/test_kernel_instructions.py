@@ -110,7 +110,7 @@ def test_decoupled_depthwise_never_slower_than_plain(name):
     dae_compiled, decoupled = _model(name, "full")
     assert [i for i, _ in plain.depthwise] == [i for i, _ in decoupled.depthwise]
     for (i, p), (_, d) in zip(plain.depthwise, decoupled.depthwise):
-        assert dae_compiled.layers[i].granularity is not None, dae_compiled.layers[i].name
+        assert dae_compiled.layers[i].decoupled, dae_compiled.layers[i].name
         assert d <= p, (name, plain_compiled.layers[i].name, d, p)
 
 
@@ -126,7 +126,7 @@ def test_default_build_is_neither_slower_nor_bigger_than_plain_layer_by_layer(na
     plain_run, run = emulate(plain_compiled, x), emulate(compiled, x)
     assert run.instructions <= plain_run.instructions
     for i, layer in enumerate(compiled.layers):
-        if layer.granularity is not None:
+        if layer.decoupled:
             assert run.layer_instructions(i) <= plain_run.layer_instructions(i), (layer.name, layer.granularity)
 
 

@@ -3,7 +3,7 @@
 Every kernel — plain and decoupled tiles at several tile sizes — runs in a host build under
 AddressSanitizer and UBSan with exactly the scratch its *_buffer_size function states, and (marked
 emulator) cross-compiled for Cortex-M7 and M4 in Unicorn, where the DSP paths (SMLAD, SXTAB16,
-SMMLA, the inline-assembly 4x2 core) run. The reference is the rule of tvm_stm32dvfs.qnn: int32
+SMMLA, the inline-assembly 4x2 core) run. The reference is the rule of tvm_stm32dvfs.frontend.qnn: int32
 sums from the bias, requantised once with ties to even, then the fused residual add.
 """
 
@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from tvm_stm32dvfs.sim.emulator import Emulator, MemoryMap
 from tvm_stm32dvfs.vocabulary import CORE_FLAGS
 from tvm_stm32dvfs.sim.host import SANITIZE
-from tvm_stm32dvfs.qnn import microkernels as mk
-from tvm_stm32dvfs.qnn.requant import accumulator_bounds, fast_requant_exact, quantize_multipliers, requantize
+from tvm_stm32dvfs.lower import library as mk
+from tvm_stm32dvfs.frontend.qnn.requant import accumulator_bounds, fast_requant_exact, quantize_multipliers, requantize
 from tvm_stm32dvfs.resources import data_dir
 
 RUNTIME = data_dir("runtime")

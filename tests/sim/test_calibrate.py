@@ -27,7 +27,7 @@ def _truth():
 def _measured_csv(compiled, path, truth) -> None:
     """What a board with cycle model ``truth`` would print at three clock states."""
     run = emulate(compiled, compiled.sample_inputs(), core=BOARD.core, memory=memory_map(BOARD), count_memory=True, regions=("flash",))
-    decoupled = {i for i, layer in enumerate(compiled.layers) if layer.granularity}
+    decoupled = {i for i, layer in enumerate(compiled.layers) if layer.decoupled}
     lines = [",".join(COLUMNS)]
     for state in (BOARD.candidate_states()[i] for i in (0, 4, -1)):
         for (layer, phase), (classes, reads) in sorted(run.phase_counts(decoupled).items()):

@@ -24,7 +24,7 @@ def test_emulated_outputs_equal_host_and_counts_add_up(int8_model, dae, tool):
     for i, layer in enumerate(compiled.layers):
         phases = {p for (lay, p) in run.by_phase if lay == i}
         assert run.layer_instructions(i) > 0
-        if layer.granularity:
+        if layer.decoupled:
             assert {"access", "execute"} <= phases
         else:
             assert phases == {"plain"}
@@ -39,7 +39,7 @@ def test_memory_accesses_split_by_region(int8_model):
     regions = {region for (_, _, region, _) in run.memory}
     assert {"flash", "tcm"} <= regions
     for i, layer in enumerate(compiled.layers):
-        if layer.granularity:
+        if layer.decoupled:
             # weights are read from flash in the access phase only: the execute phase reads tiles
             assert run.memory.get((i, "access", "flash", "read"), 0) > 0
             assert run.memory.get((i, "execute", "flash", "read"), 0) < run.memory[(i, "access", "flash", "read")]

@@ -178,7 +178,7 @@ def emit_sources(lowered: LoweredModel, model_name: str = "model", board: str = 
         title = f"{layer.op} {_shapes(layer)}"
         if kernel.micro_kernel:
             title += f", {kernel.micro_kernel}"
-        if layer.granularity:
+        if layer.decoupled:
             title += f", decoupled into tiles of {layer.granularity.replace('x', ' rows x ')} channels"
         calls.append({"index": i, "layer": layer.name, "op": layer.op, "kernel": step.kernel, "args": args,
                       "title": title, "notes": notes})
@@ -219,7 +219,7 @@ def emit_sources(lowered: LoweredModel, model_name: str = "model", board: str = 
     }
     plan = _plan_context(lowered, board, plan_initial_state, plan_idle_mode)
     ctx["has_plan"] = plan is not None
-    env = templates()
+    env = templates("codegen")
     outs = ["model.h", "model.c", "kernels.h", "kernels.c", "weights.h", "weights.c"]
     if plan is not None:
         ctx.update(plan)

@@ -23,7 +23,7 @@ from tvm import tirx
 
 from ..errors import UnsupportedOperatorError
 from ..lower import in_arena  # one rule for stack vs arena scratch
-from ..qnn.microkernels import KERNELS
+from ..lower.library import KERNELS
 from ..vocabulary import PHASE_C_NAMES, PHASE_PRAGMA
 
 #: TIR dtype -> C type.
@@ -235,82 +235,96 @@ class TirToC:
 
     # ------------------------------------------------------------- statements
     def _stmt(self, s, out: list[str], ind: int) -> None:
-        pad = "  " * ind
+        """Print statement ``s`` into ``out`` at indentation ``ind``: one method per TIR node
+        type (``_print_<type>``); a statement without one is an error, never skipped."""
         t = _type_name(s)
-        if t == "SeqStmt":
-            for x in s.seq:
-                self._stmt(x, out, ind)
-        elif t == "AllocBuffer":
-            buf = s.buffer
-            dtype = str(buf.ty.dtype)
-            elems = _shape_elems(buf.ty.shape)
-            if not in_arena(s):
-                name = self.names.name(buf)
-                # (void): TIR may leave dead stores into a temporary; gcc drops them, -Werror must not trip
-                out.append(f"{pad}{c_type(dtype)} {name}[{elems}];")
-                out.append(f"{pad}(void){name};")
-            else:
-                name = self.names.name(buf, buf.name if s.annotations and "stm32dvfs.scratch" in s.annotations
-                                       else f"scratch_{buf.name}")
-                self.params.append(CParam(name, dtype, elems, True, True))
-        elif t == "DeclBuffer":
-            data = s.data
-            if _type_name(data) != "Call" or data.op.name != "tirx.buffer_data":
-                raise UnsupportedOperatorError(f"kernel {self.fname}: unsupported buffer declaration {s.buffer.name}")
-            parent = self.names.lookup(data.args[0])
-            off = s.buffer.ty.elem_offset
-            if off is not None and not (hasattr(off, "value") and int(off.value) == 0):
-                raise UnsupportedOperatorError(f"kernel {self.fname}: buffer view with offset {off}")
-            self.names.alias(s.buffer, parent)
-        elif t == "For":
-            var = self.names.name(s.loop_var)
-            ty = c_type(_dtype_of(s.loop_var))
-            lo = self._expr(s.min)
-            ext = self._expr(s.extent)
-            end = ext if _is_zero(s.min) else f"{lo} + {ext}"
-            step = getattr(s, "step", None)
-            if step is not None and not (hasattr(step, "value") and int(step.value) == 1):
-                raise UnsupportedOperatorError(f"kernel {self.fname}: loop with step {step}")
-            out.append(f"{pad}for ({ty} {var} = {lo}; {var} < {end}; ++{var}) {{")
-            self._stmt(s.body, out, ind + 1)
-            out.append(f"{pad}}}")
-        elif t == "BufferStore":
-            name = self.names.lookup(s.buffer)
-            self.written.add(name)
-            idx = self._index(s.indices)
-            out.append(f"{pad}{name}[{idx}] = {self._expr(s.value)};")
-        elif t == "IfThenElse":
-            out.append(f"{pad}if ({self._cond(s.condition)}) {{")
-            self._stmt(s.then_case, out, ind + 1)
-            if s.else_case is not None:
-                out.append(f"{pad}}} else {{")
-                self._stmt(s.else_case, out, ind + 1)
-            out.append(f"{pad}}}")
-        elif t == "Evaluate":
-            v = s.value
-            if _type_name(v) in ("IntImm",):
-                return
-            out.append(f"{pad}(void){self._expr(v)};")
-        elif t in ("LetStmt", "Bind"):
-            var = self.names.name(s.var)
-            out.append(f"{pad}const {c_type(_dtype_of(s.var))} {var} = {self._expr(s.value)};")
-            if t == "LetStmt":
-                self._stmt(s.body, out, ind)
-        elif t == "AttrStmt":
-            if str(s.attr_key) == PHASE_PRAGMA:
-                phase = PHASE_C_NAMES[int(s.value.value)]
-                out.append(f"{pad}stm32dvfs_phase({phase});")
-            self._stmt(s.body, out, ind)
-        elif t == "While":
-            out.append(f"{pad}while ({self._cond(s.condition)}) {{")
-            self._stmt(s.body, out, ind + 1)
-            out.append(f"{pad}}}")
-        elif t == "Break":
-            out.append(f"{pad}break;")
-        elif t == "Continue":
-            out.append(f"{pad}continue;")
-        else:
+        printer = getattr(self, f"_print_{t}", None)
+        if printer is None:
             raise UnsupportedOperatorError(f"kernel {self.fname}: TIR statement {t} is not supported by the C emitter")
+        printer(s, out, ind, "  " * ind)
+
+    def _print_SeqStmt(self, s, out, ind, pad):
+        for x in s.seq:
+            self._stmt(x, out, ind)
+
+    def _print_AllocBuffer(self, s, out, ind, pad):
+        buf = s.buffer
+        dtype = str(buf.ty.dtype)
+        elems = _shape_elems(buf.ty.shape)
+        if not in_arena(s):
+            name = self.names.name(buf)
+            # (void): TIR may leave dead stores into a temporary; gcc drops them, -Werror must not trip
+            out.append(f"{pad}{c_type(dtype)} {name}[{elems}];")
+            out.append(f"{pad}(void){name};")
+        else:
+            name = self.names.name(buf, buf.name if s.annotations and "stm32dvfs.scratch" in s.annotations
+                                   else f"scratch_{buf.name}")
+            self.params.append(CParam(name, dtype, elems, True, True))
+
+    def _print_DeclBuffer(self, s, out, ind, pad):
+        data = s.data
+        if _type_name(data) != "Call" or data.op.name != "tirx.buffer_data":
+            raise UnsupportedOperatorError(f"kernel {self.fname}: unsupported buffer declaration {s.buffer.name}")
+        parent = self.names.lookup(data.args[0])
+        off = s.buffer.ty.elem_offset
+        if off is not None and not (hasattr(off, "value") and int(off.value) == 0):
+            raise UnsupportedOperatorError(f"kernel {self.fname}: buffer view with offset {off}")
+        self.names.alias(s.buffer, parent)
+
+    def _print_For(self, s, out, ind, pad):
+        var = self.names.name(s.loop_var)
+        ty = c_type(_dtype_of(s.loop_var))
+        lo = self._expr(s.min)
+        ext = self._expr(s.extent)
+        end = ext if _is_zero(s.min) else f"{lo} + {ext}"
+        step = getattr(s, "step", None)
+        if step is not None and not (hasattr(step, "value") and int(step.value) == 1):
+            raise UnsupportedOperatorError(f"kernel {self.fname}: loop with step {step}")
+        self._block(f"{pad}for ({ty} {var} = {lo}; {var} < {end}; ++{var}) {{", s.body, out, ind)
+
+    def _print_BufferStore(self, s, out, ind, pad):
+        name = self.names.lookup(s.buffer)
+        self.written.add(name)
+        out.append(f"{pad}{name}[{self._index(s.indices)}] = {self._expr(s.value)};")
+
+    def _print_IfThenElse(self, s, out, ind, pad):
+        out.append(f"{pad}if ({self._cond(s.condition)}) {{")
+        self._stmt(s.then_case, out, ind + 1)
+        if s.else_case is not None:
+            out.append(f"{pad}}} else {{")
+            self._stmt(s.else_case, out, ind + 1)
+        out.append(f"{pad}}}")
+
+    def _print_Evaluate(self, s, out, ind, pad):
+        if _type_name(s.value) != "IntImm":
+            out.append(f"{pad}(void){self._expr(s.value)};")
+
+    def _print_Bind(self, s, out, ind, pad):
+        var = self.names.name(s.var)
+        out.append(f"{pad}const {c_type(_dtype_of(s.var))} {var} = {self._expr(s.value)};")
+
+    def _print_LetStmt(self, s, out, ind, pad):
+        self._print_Bind(s, out, ind, pad)
+        self._stmt(s.body, out, ind)
+
+    def _print_AttrStmt(self, s, out, ind, pad):
+        if str(s.attr_key) == PHASE_PRAGMA:
+            out.append(f"{pad}stm32dvfs_phase({PHASE_C_NAMES[int(s.value.value)]});")
+        self._stmt(s.body, out, ind)
+
+    def _print_While(self, s, out, ind, pad):
+        self._block(f"{pad}while ({self._cond(s.condition)}) {{", s.body, out, ind)
+
+    def _print_Break(self, s, out, ind, pad):
+        out.append(f"{pad}break;")
+
+    def _print_Continue(self, s, out, ind, pad):
+        out.append(f"{pad}continue;")
+
+    def _block(self, head: str, body, out: list[str], ind: int) -> None:
+        out.append(head)
+        self._stmt(body, out, ind + 1)
+        out.append("  " * ind + "}")
 
     def _argument(self, value) -> str:
         """An argument of a call: a whole buffer by its name, an element's address as &name[i]."""

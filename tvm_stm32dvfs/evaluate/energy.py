@@ -39,7 +39,7 @@ import numpy as np
 from ..boards import Board
 from ..optimize import DvfsPlan, solve
 from ..optimize.from_profile import plan_problem
-from ..optimize.plan import minimum_latency_ms
+from ..optimize.plan import DEFAULT_METHOD, minimum_latency_ms
 from ..optimize.problem import Candidate, PlanProblem, evaluate
 from ..profile import Profile
 from ..vocabulary import PLAIN
@@ -113,7 +113,7 @@ def _cheapest(plans: Sequence[DvfsPlan | None]) -> DvfsPlan | None:
     return min(found, key=lambda p: p.predicted_energy_uj) if found else None
 
 
-def policy_plans(problem: PlanProblem, board: Board, method: str = "z3", time_limit_s: float = 2.0) -> dict:
+def policy_plans(problem: PlanProblem, board: Board, method: str = DEFAULT_METHOD, time_limit_s: float = 2.0) -> dict:
     """The plan of every policy at ``problem``'s budget and period (None where it cannot meet
     the budget). ``problem`` comes from :func:`~tvm_stm32dvfs.optimize.from_profile.plan_problem`."""
     fastest = board.max_state().id
@@ -375,7 +375,7 @@ def _gap(energy: float, bound: float) -> float | None:
 
 
 def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequence[float] | None = None,
-                      qos: Sequence[float] = QOS_LEVELS, method: str = "z3", time_limit_s: float = 2.0,
+                      qos: Sequence[float] = QOS_LEVELS, method: str = DEFAULT_METHOD, time_limit_s: float = 2.0,
                       emulate_runs: bool = True, x=None, progress: Callable[[str], None] | None = None
                       ) -> list[PolicyResult]:
     """Every policy at every QoS level (budget = period) of ``compiled`` (built without a plan;
@@ -385,76 +385,93 @@ def evaluate_policies(compiled, board: Board, profile: Profile, budgets_ms: Sequ
     level has a row saying so. With ``emulate_runs`` each distinct plan is compiled into the
     firmware and run in the emulator with the board's clock driver (the reported latency and
     energy); else the predictions are reported (and ``compiled`` is not needed)."""
-    from ..sim.cycles import load_cycle_model
-    from ..sim.emulator import emulate, memory_map
-
-    model = load_cycle_model(board.core)
-    memory = memory_map(board)
-    if emulate_runs and x is None:
-        x = compiled.sample_inputs()  # the profile's input: counts are data-dependent
-    name = profile.model
-    runs: dict[tuple, object] = {}
-
-    def run_of(plan: DvfsPlan):
-        key = (tuple(c.key for c in plan.choices), plan.initial_state)
-        if key not in runs:
-            runs[key] = emulate(compiled.with_plan(plan), x, board=board, memory=memory)
-        return runs[key]
-
-    baseline_ms = None
-    base = baseline_plan(profile, board)
-    if base is not None:
-        baseline_ms = base.predicted_latency_ms
-        if emulate_runs:
-            # the emulator attributes an instruction or two at layer boundaries differently from
-            # the profile's builds: the first level is the longer of the two
-            problem = plan_problem(profile, board, base.budget_ms)
-            cost = emulated_cost(replace(problem, initial_state=base.initial_state, initial_choices=(),
-                                         idle_modes=()), board, base, run_of(base), model, profile)
-            baseline_ms = max(baseline_ms, cost.latency_ms)
+    runner = _PlanRunner(compiled, board, profile, x, emulate_runs)
+    baseline_ms = runner.baseline_ms()
     if budgets_ms is None:
         if baseline_ms is None:  # no plain build fits: the ladder starts at the fastest plan
             baseline_ms = minimum_latency_ms(plan_problem(profile, board, 1.0))
         budgets_ms = qos_budgets_ms(baseline_ms, qos)
     rows: list[PolicyResult] = []
     for level, budget in enumerate(budgets_ms):
-        multiple = budget / baseline_ms if baseline_ms else None
+        where = f"{profile.model} on {board.name}: QoS {level + 1}/{len(budgets_ms)}"
         problem = plan_problem(profile, board, budget)
         if progress is not None:
-            progress(f"{name} on {board.name}: QoS {level + 1}/{len(budgets_ms)} ({budget:.3f} ms), solving")
+            progress(f"{where} ({budget:.3f} ms), solving")
         plans = policy_plans(problem, board, method, time_limit_s)
         bound = lp_lower_bound_uj(problem)
         level_rows = []
         for policy in POLICIES:
-            plan = plans[policy]
-            if plan is None:
-                fits = policy not in PLAIN_POLICIES or _plain_fits(problem)
-                level_rows.append(PolicyResult(name, board.name, policy, budget, budget, False,
-                                               "over budget" if fits else "does not fit", lower_bound_uj=bound,
-                                               qos=multiple))
-                continue
-            cost = None
-            if emulate_runs:
-                if progress is not None:
-                    progress(f"{name} on {board.name}: QoS {level + 1}/{len(budgets_ms)}, "
-                             f"emulating {policy}")
-                start = replace(problem, initial_state=plan.initial_state, initial_choices=())
-                cost = emulated_cost(start, board, plan, run_of(plan), model, profile)
-            states = tuple(sorted({s for c in plan.choices for s in (c.key.access_state, c.key.execute_state)},
-                                  key=lambda s: board.state(s).hz))
-            latency = cost.latency_ms if cost else plan.predicted_latency_ms
-            energy = cost.energy_uj if cost else plan.predicted_energy_uj
-            back = board.transition(board.state(plan.choices[-1].last_state), board.state(plan.initial_state))
-            meets = (latency <= budget * (1 + 1e-9) and math.isfinite(energy)
-                     and latency + back.time_us / 1000 <= plan.period_ms * (1 + 1e-9))
-            level_rows.append(PolicyResult(
-                name, board.name, policy, budget, plan.period_ms, True, "",
-                plan.predicted_latency_ms, plan.predicted_energy_uj, latency, energy, meets, plan.idle_mode,
-                plan.initial_state, states, cost.switches if cost else None, plan.optimal, plan.solver,
-                lower_bound_uj=bound, gap_to_bound=_gap(energy, bound), qos=multiple,
-                plan=plan, spans=cost.spans if cost else ()))
+            if progress is not None and plans[policy] is not None and emulate_runs:
+                progress(f"{where}, emulating {policy}")
+            row = runner.row(problem, budget, policy, plans[policy], bound)
+            level_rows.append(replace(row, qos=budget / baseline_ms if baseline_ms else None))
         rows += _with_savings(level_rows)
     return rows
+
+
+class _PlanRunner:
+    """The figures of one model's plans on one board: predicted, or with ``emulate_runs`` the
+    emulated firmware of each distinct plan (run once) costed by the cycle model."""
+
+    def __init__(self, compiled, board: Board, profile: Profile, x, emulate_runs: bool):
+        from ..sim.cycles import load_cycle_model
+        from ..sim.emulator import memory_map
+
+        self.compiled, self.board, self.profile, self.emulate_runs = compiled, board, profile, emulate_runs
+        self.model = load_cycle_model(board.core)
+        self.memory = memory_map(board)
+        # the profile's input when none is given: counts are data-dependent
+        self.x = compiled.sample_inputs() if emulate_runs and x is None else x
+        self.runs: dict[tuple, object] = {}
+
+    def run_of(self, plan: DvfsPlan):
+        from ..sim.emulator import emulate
+
+        key = (tuple(c.key for c in plan.choices), plan.initial_state)
+        if key not in self.runs:
+            self.runs[key] = emulate(self.compiled.with_plan(plan), self.x, board=self.board, memory=self.memory)
+        return self.runs[key]
+
+    def cost(self, problem: PlanProblem, plan: DvfsPlan):
+        """The emulated figures of ``plan`` (None when runs are not emulated)."""
+        if not self.emulate_runs:
+            return None
+        start = replace(problem, initial_state=plan.initial_state, initial_choices=())
+        return emulated_cost(start, self.board, plan, self.run_of(plan), self.model, self.profile)
+
+    def baseline_ms(self) -> float | None:
+        """The baseline's latency (:func:`baseline_plan`), None when no plain build fits; with
+        emulated runs the longer of predicted and emulated (the emulator attributes an
+        instruction or two at layer boundaries differently from the profile's builds)."""
+        base = baseline_plan(self.profile, self.board)
+        if base is None:
+            return None
+        problem = replace(plan_problem(self.profile, self.board, base.budget_ms), idle_modes=())
+        cost = self.cost(problem, base)
+        return max(base.predicted_latency_ms, cost.latency_ms) if cost else base.predicted_latency_ms
+
+    def row(self, problem: PlanProblem, budget: float, policy: str, plan: DvfsPlan | None,
+            bound: float) -> PolicyResult:
+        """``policy``'s row at the budget (= period) ``budget`` ms of ``problem``, ``plan`` None
+        when it has none."""
+        name, board = self.profile.model, self.board
+        if plan is None:
+            fits = policy not in PLAIN_POLICIES or _plain_fits(problem)
+            return PolicyResult(name, board.name, policy, budget, budget, False,
+                                "over budget" if fits else "does not fit", lower_bound_uj=bound)
+        cost = self.cost(problem, plan)
+        states = tuple(sorted({s for c in plan.choices for s in (c.key.access_state, c.key.execute_state)},
+                              key=lambda s: board.state(s).hz))
+        latency = cost.latency_ms if cost else plan.predicted_latency_ms
+        energy = cost.energy_uj if cost else plan.predicted_energy_uj
+        back = board.transition(board.state(plan.choices[-1].last_state), board.state(plan.initial_state))
+        meets = (latency <= budget * (1 + 1e-9) and math.isfinite(energy)
+                 and latency + back.time_us / 1000 <= plan.period_ms * (1 + 1e-9))
+        return PolicyResult(name, board.name, policy, budget, plan.period_ms, True, "",
+                            plan.predicted_latency_ms, plan.predicted_energy_uj, latency, energy, meets,
+                            plan.idle_mode, plan.initial_state, states, cost.switches if cost else None,
+                            plan.optimal, plan.solver, lower_bound_uj=bound, gap_to_bound=_gap(energy, bound),
+                            plan=plan, spans=cost.spans if cost else ())
 
 
 def _with_savings(level_rows: Sequence[PolicyResult]) -> list[PolicyResult]:
@@ -560,7 +577,7 @@ class SensitivityRow:
     saving_vs_tinyengine_sleep: float | None
 
 
-def sensitivity(profile: Profile, board: Board, budgets_ms: Sequence[float], method: str = "dp",
+def sensitivity(profile: Profile, board: Board, budgets_ms: Sequence[float], method: str = DEFAULT_METHOD,
                 time_limit_s: float = 2.0) -> list[SensitivityRow]:
     """(e)'s predicted saving over (a) and (b) at every budget under each of
     :data:`PERTURBATIONS` (plans re-solved under the perturbed model; predictions, not

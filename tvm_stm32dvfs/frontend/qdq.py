@@ -3,7 +3,7 @@
 A QDQ model marks int8 tensors with QuantizeLinear/DequantizeLinear pairs around float operators:
 ``DequantizeLinear -> Conv [-> Relu/Clip] -> QuantizeLinear``. TVM's ONNX importer would compute
 such chains in float. This importer reads the same graph and emits one int8 kernel per chain
-(:mod:`tvm_stm32dvfs.qnn.kernels`): int8 activations and weights, int32 accumulation, fixed-point
+(:mod:`tvm_stm32dvfs.frontend.qnn.kernels`): int8 activations and weights, int32 accumulation, fixed-point
 requantisation, activations folded into the clamp. The Relax module it builds has float inputs
 (quantised by the first kernel) and float outputs (dequantised by the last), like the model.
 
@@ -24,8 +24,8 @@ from onnx import numpy_helper
 from tvm import relax
 
 from ..errors import UnsupportedOperatorError
-from ..qnn import kernels
-from ..qnn.requant import (accumulator_bounds, fast_requant_exact, fraction_bits, quantize_multiplier,
+from .qnn import kernels
+from .qnn.requant import (accumulator_bounds, fast_requant_exact, fraction_bits, quantize_multiplier,
                            quantize_multipliers)
 
 QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})

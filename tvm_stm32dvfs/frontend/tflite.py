@@ -35,8 +35,8 @@ import tvm
 from tvm import relax
 
 from ..errors import DynamicShapeError, ModelFormatError, UnsupportedOperatorError
-from ..qnn import kernels
-from ..qnn.requant import (RULE_DOUBLE, RULE_HALF_UP, accumulator_bounds, fast_half_up_valid,
+from .qnn import kernels
+from .qnn.requant import (RULE_DOUBLE, RULE_HALF_UP, accumulator_bounds, fast_half_up_valid,
                            tflite_quantize_multiplier)
 from .qdq import _identifier, same_pads
 

@@ -7,9 +7,13 @@ from dataclasses import dataclass, replace
 from typing import Sequence
 
 from ..errors import InfeasibleBudgetError
+from ..vocabulary import DEFAULT_SOLVER as DEFAULT_METHOD
 from .problem import Candidate, PlanProblem, check_plan
-from .solvers import (Solution, min_latency_us, prune, solve_dp, solve_dp_budgets, solve_exact, solve_greedy,
-                      solve_z3)
+from .dp import solve_dp, solve_dp_budgets
+from .exact import solve_exact
+from .graph import Solution, min_latency_us, prune
+from .greedy import solve_greedy
+from .smt import solve_z3
 
 
 #: the solvers: Z3 (proves optimality), exact label search (exact times), the DP over discretised
@@ -74,13 +78,13 @@ def _solve_one(problem: PlanProblem, method: str, time_limit_s: float, buckets: 
     raise ValueError(f"unknown method {method!r} (z3, exact, dp or greedy)")
 
 
-def solve(problem: PlanProblem, method: str = "z3", time_limit_s: float = 10.0, buckets: int = 2000,
+def solve(problem: PlanProblem, method: str = DEFAULT_METHOD, time_limit_s: float = 10.0, buckets: int = 2000,
           rlimit: int | None = None) -> DvfsPlan:
     """The minimum-energy plan within the budget. Raises InfeasibleBudgetError (with the fastest
     possible latency) when no plan meets it. Every answer is rechecked by ``check_plan``.
 
     With ``problem.initial_choices`` every start state is solved and the cheapest plan wins
-    (optimal when each of those solves is). ``rlimit``: see :func:`~.solvers.solve_z3`."""
+    (optimal when each of those solves is). ``rlimit``: see :func:`~.smt.solve_z3`."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r} (z3, exact, dp or greedy)")
     if _min_latency(problem) > problem.budget_us + 1e-9:
@@ -101,7 +105,7 @@ def solve(problem: PlanProblem, method: str = "z3", time_limit_s: float = 10.0, 
     return DvfsPlan.from_solution(chosen, replace(solution, solve_s=time.perf_counter() - start))
 
 
-def pareto_front(problem: PlanProblem, budgets_us: Sequence[float], method: str = "dp",
+def pareto_front(problem: PlanProblem, budgets_us: Sequence[float], method: str = DEFAULT_METHOD,
                  time_limit_s: float = 10.0, buckets: int = 2000) -> list[DvfsPlan]:
     """One plan per feasible budget, loosest last, at one period for all (the problem's, else
     the largest budget), so the energies compare: the energy of one period never rises as the

@@ -49,7 +49,7 @@ def synthetic_problem(layers: int, candidates: int, states: int = 8, seed: int =
                                                num(1) if integer else 0.2)),
                           busy_power_mw={n: num(p) for n, p in zip(names, power_mw)},
                           name=f"synthetic {layers}x{candidates}")
-    from .solvers import min_latency_us
+    from .graph import min_latency_us
 
     fastest = min_latency_us(problem)
     budget = num(fastest * slack) if not integer else float(int(fastest * slack) + 1)

@@ -73,7 +73,7 @@ def calibrate(compiled, board, rows: list[MeasuredRow]) -> tuple[CycleModel, flo
     prior = load_cycle_model(board.core)
     # the input the profiling firmware runs (counts are data-dependent)
     run = emulate(compiled, compiled.sample_inputs(), core=board.core, memory=memory_map(board), count_memory=True, regions=("flash",))
-    decoupled = {i for i, layer in enumerate(compiled.layers) if layer.granularity}
+    decoupled = {i for i, layer in enumerate(compiled.layers) if layer.decoupled}
     counts = run.phase_counts(decoupled)
     measurements = []
     for row in rows:

@@ -32,7 +32,7 @@ from ..boards.board import MemoryMap
 from ..csources import CSources
 from ..errors import Stm32DvfsError, ToolchainError
 from ..resources import data_dir
-from ..vocabulary import CFLAGS, CORE_FLAGS, PHASE_OF_ID, PLAIN, STACK_BYTES
+from ..vocabulary import ACCESS, CFLAGS, CORE_FLAGS, EXECUTE, PHASE_OF_ID, PLAIN, STACK_BYTES
 
 
 #: Instruction classes counted for the cycle model (sim/cycles.py).
@@ -304,87 +304,25 @@ class Emulator:
         phase) and class, the data accesses per (layer, phase, region, kind) when ``count_memory``
         (a Python callback per access, so several times slower; ``regions`` limits it, e.g. to
         ``("flash",)``), and the access <-> execute switches per layer."""
-        from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE
-        import unicorn.arm_const as arm
-
         uc = self.uc
-        # inputs, outputs and the two pointer arrays live at the top of SRAM, below nothing the
-        # firmware uses: the linker script ends RAM with the stack, so place them in a separate page
+        # inputs, outputs and the two pointer arrays live in a page of their own, apart from
+        # anything the firmware uses (the linker script ends RAM with the stack)
         scratch = 0x30000000
         total = sum(int(a.nbytes) for a in inputs) + sum(int(np.prod(s)) * np.dtype(d).itemsize for s, d in output_specs)
         size = _page_up(total + 64 * (len(inputs) + len(output_specs)) + 4096)
         uc.mem_map(scratch, size)
         try:
-            cursor = scratch
-            in_ptrs, out_ptrs = [], []
-            for a in inputs:
-                uc.mem_write(cursor, np.ascontiguousarray(a).tobytes())
-                in_ptrs.append(cursor)
-                cursor = _align(cursor + a.nbytes, 8)
-            out_slots = []
-            for shape, dtype in output_specs:
-                nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-                out_ptrs.append(cursor)
-                out_slots.append((cursor, nbytes, shape, dtype))
-                cursor = _align(cursor + nbytes, 8)
-            in_array = cursor
-            uc.mem_write(in_array, np.array(in_ptrs or [0], dtype="<u4").tobytes())
-            out_array = _align(in_array + 4 * max(1, len(in_ptrs)), 8)
-            uc.mem_write(out_array, np.array(out_ptrs or [0], dtype="<u4").tobytes())
-
-            blocks: Counter = Counter()  # (layer, phase, address, size) -> executions
-            state = {"key": (-1, "plain")}
-            layer_begin = self.symbol("stm32dvfs_layer_begin")
-
-            def on_block(_uc, address, size, _data):
-                blocks[(*state["key"], address, size)] += 1
-
-            clocks = getattr(self, "clocks", None)
-            clock_trace: list = []  # (layer, phase, the clock that phase ran at)
-
-            def close_phase() -> None:
-                if clocks is not None and state["key"][0] >= 0:
-                    clock_trace.append((*state["key"], clocks.snapshot))
-
-            def on_layer(_uc, _address, _size, _data):
-                close_phase()
-                state["key"] = (int(_uc.reg_read(arm.UC_ARM_REG_R0)), "plain")
-
-            switches: Counter = Counter()
-
-            def on_phase(_uc, _address, _size, _data):
-                close_phase()
-                layer, before = state["key"]
-                after = PHASE_OF_ID.get(int(_uc.reg_read(arm.UC_ARM_REG_R0)), PLAIN)
-                if {before, after} == {"access", "execute"}:
-                    switches[layer] += 1
-                state["key"] = (layer, after)
-
-            hooks = [
-                uc.hook_add(UC_HOOK_BLOCK, on_block),
-                uc.hook_add(UC_HOOK_CODE, on_layer, begin=layer_begin, end=layer_begin),
-            ]
-            if "stm32dvfs_phase" in self.symbols:  # absent (garbage-collected) when no kernel is decoupled
-                phase = self.symbol("stm32dvfs_phase")
-                hooks.append(uc.hook_add(UC_HOOK_CODE, on_phase, begin=phase, end=phase))
-            memory: Counter = Counter()
-            if count_memory:
-                for region, first, last in self.memory.regions():
-                    if regions is not None and region not in regions:
-                        continue
-                    for kind, hook_type in (("read", UC_HOOK_MEM_READ), ("write", UC_HOOK_MEM_WRITE)):
-                        def on_access(_uc, _access, _address, _size, _value, _data, key=(region, kind)):
-                            memory[(*state["key"], *key)] += 1
-
-                        hooks.append(uc.hook_add(hook_type, on_access, begin=first, end=last))
+            in_array, out_array, out_slots = self._place_io(scratch, inputs, output_specs)
+            tracker = _PhaseTracker(getattr(self, "clocks", None))
+            hooks = tracker.install(self, count_memory, regions)
             uc.ctl_flush_tb()  # blocks translated without the hooks would not fire them
             try:
                 status = self.call("stm32dvfs_model_run", in_array, out_array)
-                close_phase()
+                tracker.close_phase()
             finally:
                 for h in hooks:
                     uc.hook_del(h)
-            self.clock_trace = clock_trace
+            self.clock_trace = tracker.clock_trace
             if status != 0:
                 raise RuntimeError(f"stm32dvfs_model_run returned {status} in the emulator")
             outputs = [
@@ -394,11 +332,87 @@ class Emulator:
         finally:
             uc.mem_unmap(scratch, size)
         classes: dict[tuple[int, str], Counter] = {}
-        for (layer, phase, address, block_size), times in blocks.items():
+        for (layer, phase, address, block_size), times in tracker.blocks.items():
             per = classes.setdefault((layer, phase), Counter())
             for name, n in zip(INSTRUCTION_CLASSES, self.block_classes(address, block_size)):
                 per[name] += n * times
-        return outputs, classes, memory, dict(switches)
+        return outputs, classes, tracker.memory, dict(tracker.switches)
+
+    def _place_io(self, cursor: int, inputs, output_specs) -> tuple[int, int, list]:
+        """Write the inputs and the two pointer arrays from ``cursor`` on; returns the addresses
+        of the input and output pointer arrays and per output (address, bytes, shape, dtype)."""
+        uc = self.uc
+        in_ptrs, out_ptrs, out_slots = [], [], []
+        for a in inputs:
+            uc.mem_write(cursor, np.ascontiguousarray(a).tobytes())
+            in_ptrs.append(cursor)
+            cursor = _align(cursor + a.nbytes, 8)
+        for shape, dtype in output_specs:
+            nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            out_ptrs.append(cursor)
+            out_slots.append((cursor, nbytes, shape, dtype))
+            cursor = _align(cursor + nbytes, 8)
+        in_array = cursor
+        uc.mem_write(in_array, np.array(in_ptrs or [0], dtype="<u4").tobytes())
+        out_array = _align(in_array + 4 * max(1, len(in_ptrs)), 8)
+        uc.mem_write(out_array, np.array(out_ptrs or [0], dtype="<u4").tobytes())
+        return in_array, out_array, out_slots
+
+
+class _PhaseTracker:
+    """The hooks of one inference: which (layer, phase) runs — the runtime's
+    ``stm32dvfs_layer_begin`` and ``stm32dvfs_phase`` calls tell — and what it executes (basic
+    blocks), accesses (``memory``), switches between access and execute, and, with a clock
+    register model, the clock each phase ran at."""
+
+    def __init__(self, clocks=None):
+        self.clocks = clocks
+        self.key = (-1, PLAIN)
+        self.blocks: Counter = Counter()  # (layer, phase, address, size) -> executions
+        self.memory: Counter = Counter()  # (layer, phase, region, kind) -> accesses
+        self.switches: Counter = Counter()  # layer -> access <-> execute changes
+        self.clock_trace: list = []  # (layer, phase, the clock that phase ran at)
+
+    def close_phase(self) -> None:
+        if self.clocks is not None and self.key[0] >= 0:
+            self.clock_trace.append((*self.key, self.clocks.snapshot))
+
+    def install(self, emulator: "Emulator", count_memory: bool, regions) -> list:
+        from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE
+        import unicorn.arm_const as arm
+
+        def on_block(_uc, address, size, _data):
+            self.blocks[(*self.key, address, size)] += 1
+
+        def on_layer(uc, _address, _size, _data):
+            self.close_phase()
+            self.key = (int(uc.reg_read(arm.UC_ARM_REG_R0)), PLAIN)
+
+        def on_phase(uc, _address, _size, _data):
+            self.close_phase()
+            layer, before = self.key
+            after = PHASE_OF_ID.get(int(uc.reg_read(arm.UC_ARM_REG_R0)), PLAIN)
+            if {before, after} == {ACCESS, EXECUTE}:
+                self.switches[layer] += 1
+            self.key = (layer, after)
+
+        uc = emulator.uc
+        layer_begin = emulator.symbol("stm32dvfs_layer_begin")
+        hooks = [uc.hook_add(UC_HOOK_BLOCK, on_block),
+                 uc.hook_add(UC_HOOK_CODE, on_layer, begin=layer_begin, end=layer_begin)]
+        if "stm32dvfs_phase" in emulator.symbols:  # absent (garbage-collected) when no kernel is decoupled
+            phase = emulator.symbol("stm32dvfs_phase")
+            hooks.append(uc.hook_add(UC_HOOK_CODE, on_phase, begin=phase, end=phase))
+        if count_memory:
+            for region, first, last in emulator.memory.regions():
+                if regions is not None and region not in regions:
+                    continue
+                for kind, hook_type in (("read", UC_HOOK_MEM_READ), ("write", UC_HOOK_MEM_WRITE)):
+                    def on_access(_uc, _access, _address, _size, _value, _data, key=(region, kind)):
+                        self.memory[(*self.key, *key)] += 1
+
+                    hooks.append(uc.hook_add(hook_type, on_access, begin=first, end=last))
+        return hooks
 
 
 def _page_up(n: int) -> int:

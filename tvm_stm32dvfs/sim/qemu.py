@@ -37,7 +37,7 @@ def run_in_qemu(compiled, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
     cc = _tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")
     qemu = _tool("qemu-system-arm", "qemu-system-arm")
     arrays = compiled._input_arrays(list(inputs))
-    main_c = templates().get_template("qemu_main.c.j2").render(
+    main_c = templates("sim").get_template("qemu_main.c.j2").render(
         model_name=compiled.model_name,
         version=__version__,
         inputs=[{"nbytes": a.nbytes, "bytes": ", ".join(str(b) for b in a.tobytes())} for a in arrays],

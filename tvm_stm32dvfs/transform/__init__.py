@@ -1,7 +1,7 @@
 """The project's TVM passes, usable in any ``tvm.transform.Sequential``."""
 
-from .annotate_dvfs import AnnotateDvfs
-from .decouple_access_execute import DecoupleAccessExecute
-from .pipeline import PIPELINE_NAME, stm32dvfs_pipeline
+from ..optimize.annotate import AnnotateDvfs
+from ..dae.decouple import DecoupleAccessExecute
+from ..dae.pipeline import PIPELINE_NAME, stm32dvfs_pipeline
 
 __all__ = ["AnnotateDvfs", "DecoupleAccessExecute", "PIPELINE_NAME", "stm32dvfs_pipeline"]

@@ -14,7 +14,7 @@ import numpy as np
 from .._version import __version__
 from ..vocabulary import CORE_FLAGS, STACK_BYTES
 from ..resources import data_dir, templates
-from .emit import CSources
+from ..csources import CSources
 
 #: openocd board configurations shipped with openocd
 OPENOCD = {"stm32f746g-disco": "stm32f746g-disco.cfg", "nucleo-f767zi": "st_nucleo_f7.cfg",
@@ -25,7 +25,7 @@ OPENOCD = {"stm32f746g-disco": "stm32f746g-disco.cfg", "nucleo-f767zi": "st_nucl
 def project_files(sources: CSources, board, model_name: str, inputs: Sequence[np.ndarray], output_bytes: Sequence[int],
                   layers: int, arena_bytes: int, weights_bytes: int, repeat: int = 10) -> dict[str, str]:
     """Every file of the project: relative path -> text."""
-    env = templates()
+    env = templates("project")
     ram_origin, ram_bytes = board.memory_map.ram_origin, board.memory_map.ram_bytes
     flash = board.regions["flash"]
     ctx = {
@@ -40,15 +40,15 @@ def project_files(sources: CSources, board, model_name: str, inputs: Sequence[np
         "plan_states": len(re.findall(r"^  /\* \d+: ", sources.files.get("plan.c", ""), re.M)),
     }
     files = {f"model/{name}": text for name, text in sources.files.items()}
-    files["CMakeLists.txt"] = env.get_template("project/CMakeLists.txt.j2").render(**ctx)
-    files["README.md"] = env.get_template("project/README.md.j2").render(**ctx)
-    files["app/main.c"] = env.get_template("project/main.c.j2").render(**ctx)
-    files[f"board/{board.name}.ld"] = env.get_template("project/board.ld.j2").render(**ctx)
+    files["CMakeLists.txt"] = env.get_template("CMakeLists.txt.j2").render(**ctx)
+    files["README.md"] = env.get_template("README.md.j2").render(**ctx)
+    files["app/main.c"] = env.get_template("main.c.j2").render(**ctx)
+    files[f"board/{board.name}.ld"] = env.get_template("board.ld.j2").render(**ctx)
     files["board/startup.c"] = (data_dir("runtime") / "board" / "startup.c").read_text()
     for name in ("stm32dvfs_board_io.h", "stm32dvfs_board_io.c"):
         files[f"board/{name}"] = (data_dir("runtime") / "board" / name).read_text()
     console = board.data.console
-    files["board/board_io_config.h"] = env.get_template("project/board_io_config.h.j2").render(
+    files["board/board_io_config.h"] = env.get_template("board_io_config.h.j2").render(
         board=board.name, version=__version__, marker=board.data.marker,
         console=None if console is None else {"peripheral": console.peripheral, "tx": console.tx, "baud": console.baud,
                                                "source": f"{console.peripheral}, TX {console.tx.name} AF{console.tx.af}"})

@@ -7,7 +7,8 @@ from typing import Callable, Mapping, Union
 import tvm
 from tvm import tirx
 
-from .. import dae
+from ..vocabulary import ACCESS_STATE_ATTR, DAE_ATTR, GRANULARITY_ATTR
+from . import tiles as dae
 
 GranularityChoice = Union[
     None, dae.Granularity, Mapping[str, dae.Granularity], Callable[[str, dae.KernelShape], dae.Granularity]
@@ -43,21 +44,21 @@ class DecoupleAccessExecute:
     def transform_module(self, mod: tvm.IRModule, _ctx) -> tvm.IRModule:
         updates = {}
         for gv, func in mod.functions_items():
-            if not isinstance(func, tirx.PrimFunc) or (func.attrs is not None and "stm32dvfs.dae" in func.attrs):
+            if not isinstance(func, tirx.PrimFunc) or (func.attrs is not None and DAE_ATTR in func.attrs):
                 continue
             shape = dae.kernel_shape(func)
             if shape is None or shape.op not in dae.DECOUPLED_OPS:
                 continue
-            if func.attrs is not None and "stm32dvfs.access_state" in func.attrs:
+            if func.attrs is not None and ACCESS_STATE_ATTR in func.attrs:
                 # planned by AnnotateDvfs: its tile, or plain when the plan keeps the kernel whole
-                planned = "stm32dvfs.granularity" in func.attrs
-                g = dae.Granularity.parse(str(func.attrs["stm32dvfs.granularity"])) if planned else None
+                planned = GRANULARITY_ATTR in func.attrs
+                g = dae.Granularity.parse(str(func.attrs[GRANULARITY_ATTR])) if planned else None
             else:
                 g = self._choose(gv.name_hint, shape)
             if g is None:
                 continue
             new = dae.decouple(func, g)
-            updates[gv] = new.with_attrs({"stm32dvfs.dae": True, "stm32dvfs.granularity": str(g)})
+            updates[gv] = new.with_attrs({DAE_ATTR: True, GRANULARITY_ATTR: str(g)})
         if not updates:
             return mod
         out = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)

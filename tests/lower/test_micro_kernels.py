@@ -17,9 +17,9 @@ from tvm_stm32dvfs.driver import CompiledModel
 from tvm_stm32dvfs.errors import UnsupportedOperatorError
 from tvm_stm32dvfs.lower import lower, relax_passes
 from tvm_stm32dvfs.models.zoo import ZOO
-from tvm_stm32dvfs.qnn.microkernels import KERNELS
-from tvm_stm32dvfs.qnn.requant import RULE_EXACT
-from tvm_stm32dvfs.transform.micro_kernels import ATTR, spec_of, use_micro_kernels
+from tvm_stm32dvfs.lower.library import KERNELS
+from tvm_stm32dvfs.frontend.qnn.requant import RULE_EXACT
+from tvm_stm32dvfs.lower.micro_kernels import ATTR, spec_of, use_micro_kernels
 
 
 def _fused(mod):

@@ -15,7 +15,7 @@ PIPELINE_NAME = "stm32dvfs"
 def stm32dvfs_pipeline(dae: bool = True, granularity=None) -> tvm.transform.Pass:
     """Relax module -> fused PrimFuncs, int8 convolutions and dense layers DAE-tiled."""
     from ..lower import relax_passes
-    from .decouple_access_execute import DecoupleAccessExecute
+    from .decouple import DecoupleAccessExecute
 
     passes = list(relax_passes())
     if dae:

@@ -16,11 +16,11 @@ import tvm
 from tvm import relax, tirx
 
 from ..errors import Stm32DvfsError
-from ..vocabulary import PLAIN, PLAN_ATTRS as ATTRS  # noqa: F401 (PLAIN: re-exported)
+from ..vocabulary import ACCESS_STATE_ATTR, EXECUTE_STATE_ATTR, GRANULARITY_ATTR, PLAIN
 
 
 
-def _choices(plan) -> list[tuple[str, str, str]]:
+def layer_choices(plan) -> list[tuple[str, str, str]]:
     """(granularity, access state, execute state) per layer, from a DvfsPlan or a list of
     LayerChoice-like objects."""
     items = [c.key for c in plan.choices] if hasattr(plan, "choices") else list(plan)
@@ -65,7 +65,7 @@ class AnnotateDvfs:
     :class:`~tvm_stm32dvfs.optimize.DvfsPlan` built from a profile, or one LayerChoice per layer."""
 
     def __init__(self, plan):
-        self.plan = _choices(plan)
+        self.plan = layer_choices(plan)
 
     def transform_module(self, mod: tvm.IRModule, _ctx) -> tvm.IRModule:
         main = mod["main"]
@@ -85,9 +85,9 @@ class AnnotateDvfs:
             if not isinstance(original, tirx.PrimFunc):
                 raise Stm32DvfsError(f"AnnotateDvfs: call_tir target {name} is not a PrimFunc")
             for (granularity, access, execute), fname in per.items():
-                attrs = {"stm32dvfs.access_state": access, "stm32dvfs.execute_state": execute}
+                attrs = {ACCESS_STATE_ATTR: access, EXECUTE_STATE_ATTR: execute}
                 if granularity != PLAIN:
-                    attrs["stm32dvfs.granularity"] = granularity
+                    attrs[GRANULARITY_ATTR] = granularity
                 func = original.with_attrs(attrs)
                 if fname == name:
                     gv = mod.get_global_var(name)

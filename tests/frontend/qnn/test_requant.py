@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tvm_stm32dvfs.sim.host import CFLAGS, SANITIZE
-from tvm_stm32dvfs.qnn.requant import fraction_bits, quantize_multiplier, requantize
+from tvm_stm32dvfs.frontend.qnn.requant import fraction_bits, quantize_multiplier, requantize
 from tvm_stm32dvfs.resources import data_dir
 
 HARNESS = r"""
@@ -144,7 +144,7 @@ def c_tflite_requant(tmp_path_factory):
 @given(st.lists(st.tuples(st.integers(-(2**24), 2**24), st.integers(2**30, 2**31 - 1), st.integers(-20, 0)),
                 min_size=1, max_size=40))
 def test_tflite_rules_c_equal_numpy_equal_the_definitions(c_tflite_requant, cases):
-    from tvm_stm32dvfs.qnn.requant import requantize_double, requantize_half_up
+    from tvm_stm32dvfs.frontend.qnn.requant import requantize_double, requantize_half_up
 
     got = c_tflite_requant(cases)
     acc, mult, shift = (np.array(v, dtype=np.int64) for v in zip(*cases))
@@ -155,7 +155,7 @@ def test_tflite_rules_c_equal_numpy_equal_the_definitions(c_tflite_requant, case
 def test_double_rounding_is_not_single_rounding():
     """The case that makes TFLite's convolutions differ from one rounding: 56.49 LSB, first
     rounded to 31 fraction bits lands on 56.5, then rounds away from zero."""
-    from tvm_stm32dvfs.qnn.requant import requantize_double, requantize_half_up
+    from tvm_stm32dvfs.frontend.qnn.requant import requantize_double, requantize_half_up
 
     acc, mult, shift = 2691, 1442659874, -5  # measured on ad01_int8 (its FC layers round once)
     assert int(requantize_double(acc, mult, shift)) == 57 and int(requantize_half_up(acc, mult, shift)) == 56
@@ -163,7 +163,7 @@ def test_double_rounding_is_not_single_rounding():
 
 
 def test_tflite_quantize_multiplier_rounds_half_away_from_zero():
-    from tvm_stm32dvfs.qnn.requant import tflite_quantize_multiplier
+    from tvm_stm32dvfs.frontend.qnn.requant import tflite_quantize_multiplier
 
     real = (2**30 + 0.5) / 2**31  # the Q31 fraction lies exactly on a tie (2^30 + 0.5)
     assert tflite_quantize_multiplier(real) == (2**30 + 1, 0)
@@ -177,7 +177,7 @@ def test_tflite_quantize_multiplier_rounds_half_away_from_zero():
        st.lists(st.integers(-(2**20), 2**20), min_size=1, max_size=50))
 def test_fast_rule_equals_half_up_where_allowed(mult, shift, zero_point, bound, accs):
     """Both round half up, so wherever fast_half_up_valid holds, SMMLA + shift is the rule."""
-    from tvm_stm32dvfs.qnn.requant import fast_half_up_valid, requantize_half_up
+    from tvm_stm32dvfs.frontend.qnn.requant import fast_half_up_valid, requantize_half_up
 
     if not fast_half_up_valid([mult], [shift], zero_point, [bound]):
         return

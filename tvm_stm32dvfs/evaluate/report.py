@@ -31,7 +31,7 @@ def layer_table(compiled, title: str | None = None) -> Table:
             f"{layer.macs:,}",
             f"{layer.weight_bytes:,}",
             f"{layer.activation_bytes:,}",
-            layer.granularity or "-",
+            layer.granularity if layer.decoupled else "-",
         )
     return table
 
@@ -49,7 +49,7 @@ def plan_table(compiled, title: str | None = None) -> Table:
     table.add_column("time us", justify="right")
     table.add_column("energy uJ", justify="right")
     for layer, choice in zip(compiled.layers, plan.choices):
-        table.add_row(str(layer.index), layer.name, layer.op, layer.granularity or "plain", layer.access_state,
+        table.add_row(str(layer.index), layer.name, layer.op, layer.granularity, layer.access_state,
                       layer.execute_state if layer.execute_state != layer.access_state else "=",
                       f"{choice.time_us:,.1f}", f"{choice.energy_uj:,.2f}")
     return table
@@ -130,7 +130,7 @@ def _pyplot():
 
 def plot_energy_vs_qos(rows, path, title: str) -> None:
     """Emulated energy per period against the latency budget, one line per policy."""
-    from .evaluate.energy import POLICIES, POLICY_LABELS
+    from .energy import POLICIES, POLICY_LABELS
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))

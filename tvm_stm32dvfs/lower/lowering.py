@@ -4,7 +4,7 @@ This is the project's AOT layer (TVM 0.27 has no AOT executor): the Relax "zero"
 legalises and fuses the graph, the TIR passes below remove blocks and flatten buffers, and the
 Relax ``main`` — a straight line of ``call_tir`` bindings after fusion — *is* the execution order.
 Every intermediate tensor and every large kernel scratch buffer is then placed in one static arena
-by :class:`~tvm_stm32dvfs.planner.GreedyMemoryPlanner`.
+by :class:`~tvm_stm32dvfs.lower.planner.GreedyMemoryPlanner`.
 
 The result is a frozen :class:`LoweredModel`: plain data for the later stages.
 """
@@ -20,11 +20,12 @@ import tvm
 import tvm_ffi
 from tvm import relax, s_tir, tirx
 
-from .errors import DynamicShapeError, UnsupportedOperatorError
+from ..errors import DynamicShapeError, UnsupportedOperatorError
+from ..vocabulary import DAE_ATTR, GRANULARITY_ATTR, PLAIN
 from .planner import GreedyMemoryPlanner
 from .schedule import reduce_intermediates
-from .transform.micro_kernels import ATTR as MICRO_KERNEL_ATTR
-from .transform.micro_kernels import SCRATCH, DescribeMicroKernels, UseMicroKernels
+from .micro_kernels import ATTR as MICRO_KERNEL_ATTR
+from .micro_kernels import SCRATCH, DescribeMicroKernels, UseMicroKernels
 
 #: Kernel scratch up to this size stays on the kernel's stack; larger scratch lives in the arena.
 STACK_SCRATCH_LIMIT_BYTES = 64
@@ -114,10 +115,12 @@ class Kernel:
     func: tirx.PrimFunc
     scratch: tuple[ScratchBuffer, ...]
     macs: int
-    granularity: str | None = None  # DAE tile (rows x channels) when decoupled
-    access_state: str | None = None  # DVFS plan (AnnotateDvfs): ClockState ids, None when unplanned
-    execute_state: str | None = None
+    granularity: str = PLAIN  # its DAE tile ("rows x channels"), or PLAIN
     micro_kernel: str | None = None  # the library kernel it calls (None: generic loops)
+
+    @property
+    def decoupled(self) -> bool:
+        return self.granularity != PLAIN
 
 
 @dataclass(frozen=True)
@@ -141,9 +144,15 @@ class Layer:
     macs: int
     weight_bytes: int
     activation_bytes: int
-    granularity: str | None = None  # DAE tile (rows x channels), None for a plain kernel
-    access_state: str | None = None  # the DVFS plan's clock state ids, None without a plan
+    granularity: str = PLAIN  # its DAE tile ("rows x channels"), or PLAIN
+    #: the clock states (ClockState ids) of its phases once a plan is applied
+    #: (:func:`tvm_stm32dvfs.optimize.apply.with_clock_states`), None before
+    access_state: str | None = None
     execute_state: str | None = None
+
+    @property
+    def decoupled(self) -> bool:
+        return self.granularity != PLAIN
 
 
 @dataclass(frozen=True)
@@ -300,7 +309,7 @@ def arena_scratch(func: tirx.PrimFunc) -> tuple[ScratchBuffer, ...]:
 
 def _scheduled(func: tirx.PrimFunc) -> tirx.PrimFunc:
     """The default schedule, unless a TIR transform (DAE) already scheduled the function."""
-    if func.attrs is not None and "stm32dvfs.dae" in func.attrs:
+    if func.attrs is not None and DAE_ATTR in func.attrs:
         return func
     return reduce_intermediates(func)
 
@@ -362,6 +371,130 @@ def op_kind(kernel_name: str, input_shapes, constant_shapes) -> str:
 
 
 # --------------------------------------------------------------------------- main entry
+def _param_name(p) -> str:
+    return p.name_hint if hasattr(p, "name_hint") else p.name
+
+
+class _MainReader:
+    """Reads the fused ``main`` — a straight line of ``call_tir`` bindings — into tensors (with
+    unique C names), constants, kernels and steps, in execution order."""
+
+    def __init__(self, flat: dict, macs: dict, micro_kernels: bool):
+        self.flat, self.macs, self.micro_kernels = flat, macs, micro_kernels
+        self.tensors: dict[str, TensorInfo] = {}
+        self.constants: dict[str, np.ndarray] = {}
+        self.kernels: dict[str, Kernel] = {}
+        self.steps: list[Step] = []
+        self.var_names: dict[int, str] = {}  # Relax var (by object hash) -> tensor name
+        self.tuples: dict[int, tuple] = {}  # Relax var of a tuple -> its tensor names
+        self.used_names: set[str] = set()
+        self.call_tir = tvm.ir.Op.get("relax.call_tir")
+
+    def fresh(self, base: str) -> str:
+        base = _c_ident(base)
+        cand, i = base, 1
+        while cand in self.used_names:
+            cand = f"{base}_{i}"
+            i += 1
+        self.used_names.add(cand)
+        return cand
+
+    def add_input(self, p, shape, dtype) -> None:
+        n = self.fresh(_param_name(p))
+        self.var_names[p.__hash__()] = n
+        self.tensors[n] = TensorInfo(n, shape, dtype, "input")
+
+    def arg_name(self, a, hint: str = "") -> str | tuple:
+        t = type(a).__name__
+        if t in ("Var", "DataflowVar"):
+            try:
+                return self.var_names[a.__hash__()]
+            except KeyError:
+                raise UnsupportedOperatorError(f"variable {a} used before definition in main") from None
+        if t in ("GenericConst", "Constant"):
+            arr = a.value.numpy()
+            n = self.fresh(hint or f"w{len(self.constants)}")
+            self.constants[n] = np.array(arr, order="C")
+            self.tensors[n] = TensorInfo(n, tuple(arr.shape), str(arr.dtype), "constant")
+            return n
+        raise UnsupportedOperatorError(f"unsupported argument {t} in main: {a}")
+
+    def bind(self, b) -> None:
+        value = b.value
+        vname = _param_name(b.var)
+        vt = type(value).__name__
+        if vt == "Call" and value.op.same_as(self.call_tir):
+            self._call(b.var, vname, value)
+        elif vt == "TupleGetItem":
+            src = self.tuples.get(value.tuple_value.__hash__())
+            if src is None:
+                raise UnsupportedOperatorError(f"tuple access on a non-tuple in main: {value}")
+            self.var_names[b.var.__hash__()] = src[int(value.index)]
+        elif vt == "Tuple":
+            self.tuples[b.var.__hash__()] = tuple(self.arg_name(f) for f in value.fields)
+        elif vt in ("Var", "DataflowVar", "GenericConst", "Constant"):
+            self.var_names[b.var.__hash__()] = self.arg_name(value)
+        else:
+            op = value.op.name if vt == "Call" and hasattr(value.op, "name") else vt
+            raise UnsupportedOperatorError(
+                f"operator {op} (binding '{vname}') could not be lowered to a kernel; it has no TIR legalization"
+            )
+
+    def _call(self, var, vname: str, value) -> None:
+        """A ``call_tir`` binding: one step of its kernel, its outputs new activations."""
+        kname = value.args[0].name_hint
+        if kname not in self.flat:
+            raise UnsupportedOperatorError(f"call_tir target {kname} is not a PrimFunc")
+        f = self.flat[kname]
+        # a weight is named after the tensor its layer computes and its role in the library call
+        roles = {index: role for role, index in (_spec(f) or {}).get("params", {}).items()}
+        args = tuple(self.arg_name(a, f"{vname}_{roles.get(k, f'c{k}')}") for k, a in enumerate(value.args[1].fields))
+        outs_info = list(value.ty.fields) if isinstance(value.ty, relax.TupleType) else [value.ty]
+        outs = []
+        for k, si in enumerate(outs_info):
+            shape, dtype = _static_shape(si, f"output of {kname}")
+            on = self.fresh(vname if len(outs_info) == 1 else f"{vname}_{k}")
+            self.tensors[on] = TensorInfo(on, shape, dtype, "activation")
+            outs.append(on)
+        if len(outs_info) == 1:
+            self.var_names[var.__hash__()] = outs[0]
+        else:
+            self.tuples[var.__hash__()] = tuple(outs)
+        if kname not in self.kernels:
+            tiled = f.attrs is not None and GRANULARITY_ATTR in f.attrs
+            self.kernels[kname] = Kernel(kname, f, arena_scratch(f), self.macs[kname],
+                                         str(f.attrs[GRANULARITY_ATTR]) if tiled else PLAIN,
+                                         _micro_kernel(f, self.micro_kernels))
+        self.steps.append(Step(kname, args, tuple(outs)))
+
+    def outputs(self, ret) -> tuple[list[TensorInfo], list[tuple[int, str]]]:
+        """The model outputs, and the copies an input, a constant or a repeated output needs."""
+        if type(ret).__name__ == "Tuple":
+            refs = [self.arg_name(f) for f in ret.fields]
+        elif ret.__hash__() in self.tuples:
+            refs = list(self.tuples[ret.__hash__()])
+        else:
+            refs = [self.arg_name(ret)]
+        outputs: list[TensorInfo] = []
+        copies: list[tuple[int, str]] = []
+        claimed: set[str] = set()
+        for i, ref in enumerate(refs):
+            if isinstance(ref, tuple):
+                raise UnsupportedOperatorError("nested tuple outputs are not supported")
+            info = self.tensors[ref]
+            if info.kind == "activation" and ref not in claimed:
+                self.tensors[ref] = TensorInfo(ref, info.shape, info.dtype, "output")
+                claimed.add(ref)
+                outputs.append(self.tensors[ref])
+            else:
+                # an input, a constant or an output listed twice: copied into its own output buffer
+                on = self.fresh(f"output{i}")
+                self.tensors[on] = TensorInfo(on, info.shape, info.dtype, "output")
+                outputs.append(self.tensors[on])
+                copies.append((i, ref))
+        return outputs, copies
+
+
 def lower(mod: tvm.IRModule, tir_transforms: Sequence[tvm.transform.Pass] = (),
           micro_kernels: bool = True, scratch_after_activations: bool = False) -> LoweredModel:
     """Lower a Relax module with static shapes and bound weights into a :class:`LoweredModel`.
@@ -370,153 +503,36 @@ def lower(mod: tvm.IRModule, tir_transforms: Sequence[tvm.transform.Pass] = (),
     :class:`~tvm_stm32dvfs.transform.DecoupleAccessExecute`); functions they mark
     ``stm32dvfs.dae`` keep their schedule, the others get :func:`reduce_intermediates`.
     ``micro_kernels=False`` keeps every operator as its generic loops (the TE computations of
-    :mod:`tvm_stm32dvfs.qnn.kernels`): the reference the library kernels are tested against.
+    :mod:`tvm_stm32dvfs.frontend.qnn.kernels`): the reference the library kernels are tested against.
     ``scratch_after_activations`` plans every activation before any kernel scratch (the default
     build's tiles use that, see ``driver._lower_with_default_tiles``).
     """
     if "main" not in [gv.name_hint for gv in mod.get_global_vars()]:
         raise UnsupportedOperatorError("the IRModule has no 'main' function")
-    main = mod["main"]
-    inputs = []
-    for p in main.params:
-        shape, dtype = _static_shape(p.ty, f"input '{p.name_hint if hasattr(p, 'name_hint') else p.name}'")
-        inputs.append((p, shape, dtype))
-
+    params = [(p, *_static_shape(p.ty, f"input '{_param_name(p)}'")) for p in mod["main"].params]
     fused = mod
     with tvm.transform.PassContext(opt_level=3):
         for p in [*relax_passes(), *tir_transforms]:
             fused = p(fused)
     flat, macs = lower_primfuncs(fused, micro_kernels)
-    main = fused["main"]
-
-    tensors: dict[str, TensorInfo] = {}
-    constants: dict[str, np.ndarray] = {}
-    var_names: dict[int, str] = {}
-    used_names: set[str] = set()
-
-    def fresh(base: str) -> str:
-        base = _c_ident(base)
-        cand, i = base, 1
-        while cand in used_names:
-            cand = f"{base}_{i}"
-            i += 1
-        used_names.add(cand)
-        return cand
-
-    for p, shape, dtype in inputs:
-        pname = p.name_hint if hasattr(p, "name_hint") else p.name
-        n = fresh(pname)
-        var_names[p.__hash__()] = n
-        tensors[n] = TensorInfo(n, shape, dtype, "input")
-
-    def constant_name(c, hint: str) -> str:
-        arr = c.value.numpy()
-        n = fresh(hint)
-        constants[n] = np.array(arr, order="C")
-        tensors[n] = TensorInfo(n, tuple(arr.shape), str(arr.dtype), "constant")
-        return n
-
-    def arg_name(a, hint: str = "") -> str | tuple:
-        t = type(a).__name__
-        if t in ("Var", "DataflowVar"):
-            try:
-                return var_names[a.__hash__()]
-            except KeyError:
-                raise UnsupportedOperatorError(f"variable {a} used before definition in main") from None
-        if t in ("GenericConst", "Constant"):
-            return constant_name(a, hint or f"w{len(constants)}")
-        raise UnsupportedOperatorError(f"unsupported argument {t} in main: {a}")
-
-    kernels: dict[str, Kernel] = {}
-    steps: list[Step] = []
-    tuples: dict[int, tuple] = {}
-    call_tir = tvm.ir.Op.get("relax.call_tir")
-
-    body = main.body
-    bindings = [b for block in body.blocks for b in block.bindings]
-    for b in bindings:
-        value = b.value
-        vname = b.var.name_hint if hasattr(b.var, "name_hint") else b.var.name
-        vt = type(value).__name__
-        if vt == "Call" and value.op.same_as(call_tir):
-            gv = value.args[0]
-            kname = gv.name_hint
-            if kname not in flat:
-                raise UnsupportedOperatorError(f"call_tir target {kname} is not a PrimFunc")
-            arg_tuple = value.args[1]
-            # a weight is named after the tensor its layer computes and its role in the library call
-            roles = {index: role for role, index in (_spec(flat[kname]) or {}).get("params", {}).items()}
-            args = tuple(arg_name(a, f"{vname}_{roles.get(k, f'c{k}')}") for k, a in enumerate(arg_tuple.fields))
-            out_sinfo = value.ty
-            outs_info = list(out_sinfo.fields) if isinstance(out_sinfo, relax.TupleType) else [out_sinfo]
-            outs = []
-            for k, si in enumerate(outs_info):
-                shape, dtype = _static_shape(si, f"output of {kname}")
-                on = fresh(vname if len(outs_info) == 1 else f"{vname}_{k}")
-                tensors[on] = TensorInfo(on, shape, dtype, "activation")
-                outs.append(on)
-            if len(outs_info) == 1:
-                var_names[b.var.__hash__()] = outs[0]
-            else:
-                tuples[b.var.__hash__()] = tuple(outs)
-            if kname not in kernels:
-                f = flat[kname]
-                attr = lambda key: str(f.attrs[key]) if f.attrs is not None and key in f.attrs else None  # noqa: E731
-                kernels[kname] = Kernel(kname, f, arena_scratch(f), macs[kname], attr("stm32dvfs.granularity"),
-                                        attr("stm32dvfs.access_state"), attr("stm32dvfs.execute_state"),
-                                        _micro_kernel(f, micro_kernels))
-            steps.append(Step(kname, args, tuple(outs)))
-        elif vt == "TupleGetItem":
-            src = tuples.get(value.tuple_value.__hash__())
-            if src is None:
-                raise UnsupportedOperatorError(f"tuple access on a non-tuple in main: {value}")
-            var_names[b.var.__hash__()] = src[int(value.index)]
-        elif vt == "Tuple":
-            tuples[b.var.__hash__()] = tuple(arg_name(f) for f in value.fields)
-        elif vt in ("Var", "DataflowVar", "GenericConst", "Constant"):
-            var_names[b.var.__hash__()] = arg_name(value)
-        else:
-            op = value.op.name if vt == "Call" and hasattr(value.op, "name") else vt
-            raise UnsupportedOperatorError(
-                f"operator {op} (binding '{vname}') could not be lowered to a kernel; it has no TIR legalization"
-            )
-
-    # model outputs
-    ret = body.body
-    if type(ret).__name__ == "Tuple":
-        out_refs = [arg_name(f) for f in ret.fields]
-    elif ret.__hash__() in tuples:
-        out_refs = list(tuples[ret.__hash__()])
-    else:
-        out_refs = [arg_name(ret)]
-    outputs: list[TensorInfo] = []
-    output_copies: list[tuple[int, str]] = []
-    claimed: set[str] = set()
-    for i, ref in enumerate(out_refs):
-        if isinstance(ref, tuple):
-            raise UnsupportedOperatorError("nested tuple outputs are not supported")
-        info = tensors[ref]
-        if info.kind == "activation" and ref not in claimed:
-            tensors[ref] = TensorInfo(ref, info.shape, info.dtype, "output")
-            claimed.add(ref)
-            outputs.append(tensors[ref])
-        else:
-            # an input, a constant or an output listed twice: copied into its own output buffer
-            on = fresh(f"output{i}")
-            tensors[on] = TensorInfo(on, info.shape, info.dtype, "output")
-            outputs.append(tensors[on])
-            output_copies.append((i, ref))
-
-    layers = _layers(steps, kernels, tensors)
+    reader = _MainReader(flat, macs, micro_kernels)
+    for p, shape, dtype in params:
+        reader.add_input(p, shape, dtype)
+    body = fused["main"].body
+    for block in body.blocks:
+        for b in block.bindings:
+            reader.bind(b)
+    outputs, output_copies = reader.outputs(body.body)
+    tensors, steps, kernels = reader.tensors, reader.steps, reader.kernels
     offsets, arena_bytes = _plan_arena(steps, kernels, tensors, output_copies, scratch_after_activations)
     return LoweredModel(
-        inputs=tuple(tensors[var_names[p.__hash__()]] for p, _, _ in inputs),
+        inputs=tuple(tensors[reader.var_names[p.__hash__()]] for p, _, _ in params),
         outputs=tuple(outputs),
         tensors=tensors,
-        constants=constants,
+        constants=reader.constants,
         kernels=kernels,
         steps=tuple(steps),
-        layers=tuple(layers),
+        layers=tuple(_layers(steps, kernels, tensors)),
         output_copies=tuple(output_copies),
         arena_offsets=offsets,
         arena_bytes=arena_bytes,
@@ -537,7 +553,7 @@ def _micro_kernel(func: tirx.PrimFunc, used: bool) -> str | None:
     spec = _spec(func) if used else None
     if spec is None:
         return None
-    if func.attrs is not None and "stm32dvfs.dae" in func.attrs:
+    if func.attrs is not None and DAE_ATTR in func.attrs:
         family = {"conv2d": "conv2d", "depthwise_conv2d": "depthwise", "dense": "dense"}[spec["op"]]
         return f"stm32dvfs_{family}_tile_{{input,weights,execute}}_s16"
     return spec["kernel"]
@@ -561,8 +577,6 @@ def _layers(steps, kernels, tensors) -> list[Layer]:
                 weight_bytes=sum(t.nbytes for t in consts),
                 activation_bytes=sum(t.nbytes for t in acts) + sum(t.nbytes for t in outs),
                 granularity=kernels[s.kernel].granularity,
-                access_state=kernels[s.kernel].access_state,
-                execute_state=kernels[s.kernel].execute_state,
             )
         )
     return layers

@@ -81,7 +81,7 @@ def test_bit_exact_at_every_granularity_offered(small_int8_cnn):
     for k in range(max(len(o) for o in options.values())):
         chosen = {name: opts[min(k, len(opts) - 1)].granularity for name, opts in options.items()}
         compiled = tvm_stm32dvfs.build(small_int8_cnn, granularity=chosen)
-        assert sorted(layer.granularity for layer in compiled.layers if layer.granularity) == sorted(
+        assert sorted(layer.granularity for layer in compiled.layers if layer.decoupled) == sorted(
             str(g) for g in chosen.values())
         for x, ref in zip(xs, refs):
             np.testing.assert_array_equal(compiled.run_host(x, sanitize=True), ref)
@@ -118,10 +118,10 @@ def _allocated_bytes(func) -> int:
 
 
 def test_every_phase_is_one_micro_kernel_call_of_that_phase(small_int8_cnn):
-    from tvm_stm32dvfs.qnn.microkernels import KERNELS
+    from tvm_stm32dvfs.lower.library import KERNELS
 
     compiled = tvm_stm32dvfs.build(small_int8_cnn, granularity="largest")
-    decoupled = [k for k in compiled.lowered.kernels.values() if k.granularity]
+    decoupled = [k for k in compiled.lowered.kernels.values() if k.decoupled]
     assert len(decoupled) == 4
     for kernel in decoupled:
         phases = []
@@ -155,7 +155,7 @@ def test_execute_phase_reads_no_operand_from_flash(small_int8_cnn):
     compiled = tvm_stm32dvfs.build(small_int8_cnn, granularity="largest")
     run = tvm_stm32dvfs.emulate(compiled, x, count_memory=True, regions=("flash",))
     for i, layer in enumerate(compiled.layers):
-        if not layer.granularity:
+        if not layer.decoupled:
             continue
         execute = run.memory.get((i, "execute", "flash", "read"), 0)
         assert execute <= 0.02 * layer.macs + 16, (layer.name, execute, layer.macs)
@@ -166,7 +166,7 @@ def test_execute_phase_reads_no_operand_from_flash(small_int8_cnn):
 def test_plain_build_has_no_phases(small_int8_cnn):
     plain = tvm_stm32dvfs.build(small_int8_cnn, dae=False)
     assert "stm32dvfs_phase(" not in plain.sources.files["kernels.c"]
-    assert all(layer.granularity is None for layer in plain.layers)
+    assert not any(layer.decoupled for layer in plain.layers)
 
 
 def test_buffer_bytes_and_phase_events_are_exact(small_int8_cnn):
@@ -186,7 +186,7 @@ def test_buffer_bytes_and_phase_events_are_exact(small_int8_cnn):
             layers = len(compiled.layers)
             expected = layers + sum(
                 dae.phase_events(shapes[k.name], dae.Granularity.parse(k.granularity))
-                for k in compiled.lowered.kernels.values() if k.granularity)
+                for k in compiled.lowered.kernels.values() if k.decoupled)
             assert lib.stm32dvfs_phase_events() == expected
 
 

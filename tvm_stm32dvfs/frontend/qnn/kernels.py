@@ -90,7 +90,7 @@ def conv2d_nchw(
     The blocks carry what the micro-kernels need (``stm32dvfs.*`` attributes, read by
     :class:`~tvm_stm32dvfs.transform.DescribeMicroKernels`): ``requant_fast`` states that the
     caller proved the kernels' fast requantisation exact for these constants
-    (:func:`~tvm_stm32dvfs.qnn.requant.fast_requant_exact`); the computation here is always the
+    (:func:`~tvm_stm32dvfs.frontend.qnn.requant.fast_requant_exact`); the computation here is always the
     model's rule, ``rounding`` (RULE_EXACT, or TFLite's RULE_DOUBLE / RULE_HALF_UP).
     """
     n, c, h, wd = (int(d) for d in x.shape)
@@ -126,7 +126,7 @@ def conv2d_nchw(
             axis=[rc, ry, rx],
         ),
         name="conv2d_acc",
-        # what the DAE tiling needs to size its buffers (see tvm_stm32dvfs/dae.py)
+        # what the DAE tiling needs to size its buffers (see tvm_stm32dvfs/dae/tiles.py)
         attrs={
             "stm32dvfs.op": "depthwise_conv2d" if groups == c == o and cpg == 1 else
             ("conv2d" if groups == 1 else "group_conv2d"),

@@ -13,10 +13,12 @@ from tvm_stm32dvfs.codegen import emit_sources
 from tvm_stm32dvfs.driver import _bind_params
 from tvm_stm32dvfs.errors import Stm32DvfsError
 from tvm_stm32dvfs.sim import host
-from tvm_stm32dvfs.lower import lower
 from tvm_stm32dvfs.models.zoo import ZOO
+from tvm_stm32dvfs.lower import lower
+from tvm_stm32dvfs.optimize.apply import apply_plan
 from tvm_stm32dvfs.optimize.from_profile import LayerChoice
-from tvm_stm32dvfs.transform import AnnotateDvfs, DecoupleAccessExecute
+from tvm_stm32dvfs.transform import AnnotateDvfs
+from tvm_stm32dvfs.vocabulary import ACCESS_STATE_ATTR, EXECUTE_STATE_ATTR
 
 BOARD = "stm32f746g-disco"
 FAST, SLOW, MID = "216MHz-PLLHSE-S1OD-7WS", "25MHz-HSE-S3-0WS", "144MHz-PLLHSE-S3-4WS"
@@ -59,11 +61,11 @@ def _tiles(plain) -> dict[int, str]:
 
 def test_plan_reaches_every_layer_and_shared_kernels_are_specialised(kws, plain):
     plan = _plan(plain, _tiles(plain))
-    lowered = lower(kws, tir_transforms=[AnnotateDvfs(plan), DecoupleAccessExecute()])
+    lowered = apply_plan(kws, plan)
     assert len(lowered.layers) == len(plan)
     for layer, choice in zip(lowered.layers, plan):
         assert (layer.access_state, layer.execute_state) == (choice.access_state, choice.execute_state)
-        assert layer.granularity == (None if choice.granularity == "plain" else choice.granularity)
+        assert layer.granularity == choice.granularity
     # one kernel per distinct plan: layers 2 (plain) and 4 (tiled) share a kernel in the source
     steps = lowered.steps
     assert steps[2].kernel != steps[4].kernel
@@ -71,11 +73,22 @@ def test_plan_reaches_every_layer_and_shared_kernels_are_specialised(kws, plain)
     for step, choice in zip(steps, plan):
         by_kernel.setdefault(step.kernel, set()).add(choice)
     assert all(len(choices) == 1 for choices in by_kernel.values())
+    # AnnotateDvfs left each layer's plan on its function
+    for step, choice in zip(steps, plan):
+        attrs = lowered.kernels[step.kernel].func.attrs
+        assert (str(attrs[ACCESS_STATE_ATTR]), str(attrs[EXECUTE_STATE_ATTR])) == (choice.access_state,
+                                                                                 choice.execute_state)
+
+
+def test_a_plan_of_another_model_is_refused(kws, plain):
+    plan = _plan(plain, _tiles(plain))
+    with pytest.raises(Stm32DvfsError, match="the plan has"):
+        apply_plan(kws, plan[:-1])
 
 
 def test_planned_model_computes_what_the_plain_one_does(kws, plain, rng):
     plan = _plan(plain, _tiles(plain))
-    lowered = lower(kws, tir_transforms=[AnnotateDvfs(plan), DecoupleAccessExecute()])
+    lowered = apply_plan(kws, plan)
     sources = emit_sources(lowered, model_name="kws", board=BOARD, plan_initial_state=SLOW)
     x = rng.standard_normal(plain.inputs[0].shape).astype(np.float32)
     want = plain.run_host(x)
@@ -98,7 +111,7 @@ def test_runtime_switches_exactly_where_the_plan_model_says(kws, plain, rng):
     from tvm_stm32dvfs.sim.emulator import emulate, memory_map
 
     plan = _plan(plain, _tiles(plain))
-    lowered = lower(kws, tir_transforms=[AnnotateDvfs(plan), DecoupleAccessExecute()])
+    lowered = apply_plan(kws, plan)
     sources = emit_sources(lowered, model_name="kws", board=BOARD, plan_initial_state=SLOW)
     compiled = tvm_stm32dvfs.CompiledModel(board=BOARD, lowered=lowered, sources=sources, model_name="kws")
     x = rng.standard_normal(plain.inputs[0].shape).astype(np.float32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tvm_stm32dvfs.planner import ALIGNMENT, GreedyMemoryPlanner
+from tvm_stm32dvfs.lower.planner import ALIGNMENT, GreedyMemoryPlanner
 
 buffers = st.lists(
     st.tuples(st.integers(0, 5000), st.integers(0, 20), st.integers(0, 6)), min_size=1, max_size=25

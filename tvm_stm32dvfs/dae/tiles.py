@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 from tvm import s_tir, tirx
 
-from .qnn import microkernels as mk
+from ..lower import library as mk
 # the pragmas and Granularity are the shared vocabulary; importable from here too
-from .vocabulary import (DMA_PRAGMA, PHASE_IDS, PHASE_PRAGMA, TILE_CHANNELS, TILE_PRAGMA, TILE_ROWS,  # noqa: F401
+from ..vocabulary import (DMA_PRAGMA, PHASE_IDS, PHASE_PRAGMA, TILE_CHANNELS, TILE_PRAGMA, TILE_ROWS,  # noqa: F401
                          Granularity)
 
 #: the values of PHASE_PRAGMA on a phase's loop
@@ -157,7 +157,7 @@ def _dims(shape: KernelShape) -> mk.ConvDims:
 
 def buffer_bytes(shape: KernelShape, g: Granularity) -> int:
     """Bytes of the tile buffers of ``shape`` at granularity ``g``: for int8, the scratch of the
-    library's tile micro-kernels (:mod:`tvm_stm32dvfs.qnn.microkernels`: laid-out input, widened
+    library's tile micro-kernels (:mod:`tvm_stm32dvfs.lower.library`: laid-out input, widened
     weights, requantisation table, DMA staging); for float32, the cached tiles and sums."""
     if shape.dtype == "int8":
         if shape.op == "dense":

@@ -6,7 +6,7 @@ call to it, here in two steps around the flattening of the TIR:
 1. :class:`DescribeMicroKernels` (module pass, on the fused block-level PrimFuncs) recognises an
    int8 convolution (regular, 1x1, depthwise; with an optional element-wise add fused after it),
    a dense layer and a float->int8 quantisation by their blocks — the TE computations of
-   :mod:`tvm_stm32dvfs.qnn.kernels` carry their parameters as block annotations — and records
+   :mod:`tvm_stm32dvfs.frontend.qnn.kernels` carry their parameters as block annotations — and records
    what the call needs as the function attribute ``stm32dvfs.micro_kernel`` (JSON): the role of
    every parameter, the shapes, zero points and requantisation. A function it does not
    recognise keeps its loops.
@@ -16,7 +16,7 @@ call to it, here in two steps around the flattening of the TIR:
    micro-kernel (access: input / weights, execute), keeping the tile loops and the phase
    annotations, the DMA copy of a staged weight slice by ``stm32dvfs_dma_copy``, and the tile
    buffers by the one scratch buffer whose layout the micro-kernels share
-   (:mod:`tvm_stm32dvfs.qnn.microkernels`). A nest it does not expect is an error, never a guess.
+   (:mod:`tvm_stm32dvfs.lower.library`). A nest it does not expect is an error, never a guess.
 
 The calls are ``call_extern`` with the argument struct's fields in order (``KERNELS``); the C
 emitter prints them as a designated initializer.
@@ -32,7 +32,7 @@ from tvm import s_tir, tirx
 
 from .. import vocabulary as dae  # the pragmas, phase ids and Granularity of the DAE stage
 from ..errors import UnsupportedOperatorError
-from ..qnn import microkernels as mk
+from . import library as mk
 
 ATTR = "stm32dvfs.micro_kernel"
 #: annotation of the scratch buffer a library call gets (always planned in the arena)
@@ -528,8 +528,8 @@ def use_micro_kernels(func: tirx.PrimFunc, name: str = "kernel") -> tirx.PrimFun
     if spec is None:
         return func
     lowering = _Lowering(func, spec, name)
-    if func.attrs is not None and "stm32dvfs.dae" in func.attrs:
-        return lowering.decoupled(dae.Granularity.parse(str(func.attrs["stm32dvfs.granularity"])))
+    if func.attrs is not None and dae.DAE_ATTR in func.attrs:
+        return lowering.decoupled(dae.Granularity.parse(str(func.attrs[dae.GRANULARITY_ATTR])))
     return lowering.plain()
 
 

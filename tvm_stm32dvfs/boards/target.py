@@ -10,8 +10,8 @@ from typing import Union
 
 import tvm
 
-from . import boards
-from .errors import BoardDataError
+from .. import boards
+from ..errors import BoardDataError
 
 TAG_PREFIX = "stm32dvfs"
 
