@@ -10,7 +10,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "tvm_stm32dvfs"
 
 #: shared by every stage: they import no stage
-SHARED = ("errors", "vocabulary", "_version", "resources", "csources")
+SHARED = ("errors", "vocabulary", "_version", "resources", "csources", "files")
 #: the stages in the order of the data flow: module (or package) prefixes
 STAGES = (
     ("frontend",),

@@ -183,12 +183,6 @@ def test_readme_commands_run(argv, tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
-def test_readme_shows_the_two_commands():
-    text = (ROOT / "README.md").read_text()
-    assert "make demo" in text and "make test" in text
-    assert len(_readme_commands()) >= 4
-
-
 def test_compile_quantizes_with_a_calibration_file(tmp_path):
     import numpy as np
 

@@ -70,9 +70,9 @@ class CompiledModel:
     def export_c(self, directory: Union[str, Path]) -> list[Path]:
         """Write the model sources into ``directory``: all files or none (they are written to a
         sibling temporary folder first and moved into place)."""
-        from .project.firmware import write_atomically
+        from .files import write_tree_atomically
 
-        return write_atomically(dict(self.sources.files), Path(directory))
+        return write_tree_atomically(dict(self.sources.files), Path(directory))
 
     def export_project(self, directory: Union[str, Path], x: Inputs | None = None, repeat: int = 10) -> list[Path]:
         """Write the firmware project (CMake; model, runtime and clock driver; start-up code and
@@ -80,7 +80,8 @@ class CompiledModel:
         default a seeded random input) into ``directory``: all files or none. Raises
         :class:`~tvm_stm32dvfs.errors.ResourceLimitError` when the model cannot fit the board."""
         from .boards import load
-        from .project.firmware import project_files, write_atomically
+        from .files import write_tree_atomically
+        from .project.firmware import project_files
         from .vocabulary import STACK_BYTES
         from .errors import ResourceLimitError
 
@@ -99,7 +100,7 @@ class CompiledModel:
         arrays = self._input_arrays(self.sample_inputs() if x is None else x)
         files = project_files(self.sources, board, self.model_name, arrays, [o.nbytes for o in self.outputs],
                               len(self.layers), self.arena_bytes, self.weights_bytes, repeat)
-        return write_atomically(files, Path(directory))
+        return write_tree_atomically(files, Path(directory))
 
     def sample_inputs(self) -> list[np.ndarray]:
         """A seeded random input per model input (normal floats, int8 in [-100, 100)): what the

@@ -23,6 +23,7 @@ from ._version import __version__
 from .boards import Board
 from .sim.cycles import load_cycle_model
 from .errors import ResourceLimitError
+from .files import write_text_atomically
 from .sim.emulator import emulate, memory_map
 from .vocabulary import PLAIN, STACK_BYTES
 
@@ -166,8 +167,5 @@ def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable
                                  "profiled: a board with more SRAM, or fewer/smaller tiles")
     result = Profile(board.name, compiled.model_name, tuple(rows), tuple(skipped))
     if use_cache:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp")
-        tmp.write_text(result.to_json())
-        tmp.replace(cached)
+        write_text_atomically(cached, result.to_json())
     return result

@@ -30,8 +30,13 @@ def test_cross_compiles_for_cortex_m7_without_warnings(zoo_name, tmp_path, zoo_m
     assert nm and all(line.split()[2] in "rR" for line in nm.splitlines() if len(line.split()) == 4)
 
 
-def test_host_flags_are_strict():
-    assert {"-Wall", "-Wextra", "-Werror"} <= set(CFLAGS)
+def test_the_build_flags_turn_a_warning_into_an_error(tmp_path):
+    """What the generated C is held to: a C file with an unused parameter does not compile."""
+    source = tmp_path / "warns.c"
+    source.write_text("int f(int unused) { return 0; }\n")
+    proc = subprocess.run(["gcc", *CFLAGS, "-c", str(source), "-o", str(tmp_path / "warns.o")],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "unused" in proc.stderr
 
 
 def test_float_constants_round_trip(tmp_path):

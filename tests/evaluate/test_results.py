@@ -44,20 +44,19 @@ def test_results_cover_every_model_and_board_and_no_plan_misses_its_budget():
 
 
 def _assert_dae_dvfs_never_worse(section: str, where: str) -> None:
-    """(e) never costs more than (b), (c) or (d) at a QoS level — predicted (they are points of
-    its search space) and in the emulated firmware."""
+    """(e) never costs more than (b), (c) or (d) at a QoS level in the emulated firmware (its
+    predicted energy is at most theirs by construction: the tests of evaluate/energy.py check
+    it against brute force instead)."""
     levels: dict[str, dict[str, tuple[float, float]]] = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
         if len(cells) == 11 and cells[2] in ("tinyengine_sleep", "static_dvfs", "layer_dvfs", "dae_dvfs") \
                 and cells[5]:
-            levels.setdefault(cells[1], {})[cells[2]] = (float(cells[5].replace(",", "")),
-                                                         float(cells[6].replace(",", "")))
+            levels.setdefault(cells[1], {})[cells[2]] = float(cells[5].replace(",", ""))
     assert levels, where
     for budget, found in levels.items():
-        emulated, predicted = found["dae_dvfs"]
-        for policy, (e, p) in found.items():
-            assert predicted <= p and emulated <= e, (where, budget, policy)
+        for policy, emulated in found.items():
+            assert found["dae_dvfs"] <= emulated, (where, budget, policy)
 
 
 @pytest.mark.emulator

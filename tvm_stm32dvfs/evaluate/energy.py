@@ -37,6 +37,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..boards import Board
+from ..files import write_text_atomically
 from ..optimize import DvfsPlan, solve
 from ..optimize.from_profile import plan_problem
 from ..optimize.plan import DEFAULT_METHOD, minimum_latency_ms
@@ -598,7 +599,7 @@ def sensitivity(profile: Profile, board: Board, budgets_ms: Sequence[float], met
 def write_json(rows: Sequence[PolicyResult], path) -> None:
     import json
 
-    _write_file(path, json.dumps([r.record() for r in rows], indent=1))
+    write_text_atomically(path, json.dumps([r.record() for r in rows], indent=1))
 
 
 def write_csv(rows: Sequence[PolicyResult], path) -> None:
@@ -612,15 +613,6 @@ def write_csv(rows: Sequence[PolicyResult], path) -> None:
     writer.writeheader()
     for r in rows:
         writer.writerow(r.record())
-    _write_file(path, buffer.getvalue())
+    write_text_atomically(path, buffer.getvalue())
 
 
-def _write_file(path, text: str) -> None:
-    """Write whole or not at all (a temporary sibling, then renamed)."""
-    from pathlib import Path
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

@@ -4,9 +4,6 @@ application, for the board, QEMU (mps2-an500) and the host — what a user build
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -56,26 +53,3 @@ def project_files(sources: CSources, board, model_name: str, inputs: Sequence[np
     files["platform/qemu/mps2_an500.ld"] = (data_dir("runtime") / "qemu" / "mps2_an500.ld").read_text()
     files["cmake/arm-none-eabi.cmake"] = (data_dir("cmake") / "arm-none-eabi.cmake").read_text()
     return files
-
-
-def write_atomically(files: dict[str, str], directory: Path) -> list[Path]:
-    """Write ``files`` under ``directory``: all of them or none (a sibling temporary folder is
-    filled first and moved into place)."""
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
-    try:
-        for name, text in files.items():
-            path = tmp / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-        directory.mkdir(exist_ok=True)
-        written = []
-        for name in sorted(files):
-            target = directory / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            (tmp / name).replace(target)
-            written.append(target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return written

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+from ..files import write_text_atomically
 from ..errors import ModelFormatError
 from .cycles import CycleModel, Measurement, fit, load_cycle_model
 from .emulator import emulate, memory_map
@@ -98,7 +99,4 @@ def write_cycle_model(model: CycleModel, path: Path, source: str) -> None:
     lines += [f"[{model.core}.flash]",
               f'line_bytes = {{ value = {model.flash_line_bytes}, source = "prior" }}',
               f'data_hit_rate = {{ value = {model.flash_data_hit_rate:.6g}, source = "fitted: {source}" }}']
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
+    write_text_atomically(path, "\n".join(lines) + "\n")
