@@ -7,6 +7,7 @@ from typing import Callable, Mapping, Union
 import tvm
 from tvm import tirx
 
+from ..lower.irmodule import replace_functions
 from ..vocabulary import ACCESS_STATE_ATTR, DAE_ATTR, GRANULARITY_ATTR
 from . import tiles as dae
 
@@ -59,9 +60,4 @@ class DecoupleAccessExecute:
                 continue
             new = dae.decouple(func, g)
             updates[gv] = new.with_attrs({DAE_ATTR: True, GRANULARITY_ATTR: str(g)})
-        if not updates:
-            return mod
-        out = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)
-        for gv, func in updates.items():
-            out[gv] = func
-        return out
+        return replace_functions(mod, updates)

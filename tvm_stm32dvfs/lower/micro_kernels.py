@@ -31,6 +31,7 @@ import tvm
 from tvm import s_tir, tirx
 
 from .. import vocabulary as dae  # the pragmas, phase ids and Granularity of the DAE stage
+from .irmodule import replace_functions
 from ..errors import UnsupportedOperatorError
 from . import library as mk
 
@@ -246,12 +247,7 @@ class DescribeMicroKernels:
             spec = describe(func)
             if spec is not None:
                 updates[gv] = func.with_attr(ATTR, json.dumps(spec, sort_keys=True))
-        if not updates:
-            return mod
-        out = tvm.IRModule(dict(mod.functions_items()), attrs=mod.attrs)
-        for gv, func in updates.items():
-            out[gv] = func
-        return out
+        return replace_functions(mod, updates)
 
 
 def spec_of(func: tirx.PrimFunc) -> dict | None:
