@@ -169,7 +169,9 @@ def run_host(source: str, count: int, out_bytes: int, work: Path) -> list[np.nda
     subprocess.run(["gcc", "-O1", "-std=c11", "-Wall", "-Wextra", "-Werror", *SANITIZE,
                     "-I", str(RUNTIME / "include"), str(work / "case.c"), *SOURCES,
                     "-o", str(exe), "-lm"], check=True, capture_output=True)
-    out = subprocess.run([str(exe)], capture_output=True, check=True).stdout
+    proc = subprocess.run([str(exe)], capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-3000:]  # the sanitizer's report
+    out = proc.stdout
     return [np.frombuffer(out[i * out_bytes:(i + 1) * out_bytes], np.int8) for i in range(count)]
 
 

@@ -10,10 +10,9 @@ from tvm_stm32dvfs.codegen import CSources, emit_sources
 from tvm_stm32dvfs.driver import _bind_params
 from tvm_stm32dvfs.sim.clocks import F4F7_FLASH, F4F7_PWR, F4F7_RCC, ClockRuleError, clock_model
 from tvm_stm32dvfs.sim.emulator import emulate, memory_map
-from tvm_stm32dvfs.lower import lower
 from tvm_stm32dvfs.models.zoo import ZOO
 from tvm_stm32dvfs.optimize.from_profile import LayerChoice
-from tvm_stm32dvfs.transform import AnnotateDvfs, DecoupleAccessExecute
+from tvm_stm32dvfs.optimize.apply import apply_plan
 
 BOARDS = ["stm32f746g-disco", "nucleo-f767zi", "nucleo-f411re", "nucleo-h743zi2", "nucleo-l4r5zi"]
 
@@ -68,7 +67,7 @@ def _planned(kws, board):
         else:
             state = (slow, mid, fast)[layer.index % 3]
             plan.append(LayerChoice("plain", state, state))
-    lowered = lower(kws, tir_transforms=[AnnotateDvfs(plan), DecoupleAccessExecute()])
+    lowered = apply_plan(kws, plan)
     sources = emit_sources(lowered, model_name="kws", board=board.name, plan_initial_state=mid)
     compiled = tvm_stm32dvfs.CompiledModel(board=board.name, lowered=lowered, sources=sources, model_name="kws")
     return compiled, plan, plain
