@@ -263,10 +263,11 @@ static void channels_4x1(const stm32dvfs_conv2d_args* args, const uint32_t* col,
   for (int32_t o = 0; o < channels; ++o, w += depth, out += plane) {
     const int32_t b = args->bias[o];
     int32_t a0 = b, a1 = b, a2 = b, a3 = b;
-    /* the last quad of a short row: a full word unless it is the layer's last (the extra weights
-     * meet the 0 columns) */
-    const uint32_t last = !rest ? 0 : (o + 1 < channels ? stm32dvfs_nn_read_u32(w + 4 * quads)
-                                                        : tail_weights(w + 4 * quads, rest));
+    /* the last quad of a short row: a full word where four weight bytes are left in the layer's
+     * weights (the extra ones, of the next channels, meet the 0 columns), else byte by byte */
+    const int32_t left = rest + (channels - 1 - o) * depth;
+    const uint32_t last = !rest ? 0 : (left >= 4 ? stm32dvfs_nn_read_u32(w + 4 * quads)
+                                                 : tail_weights(w + 4 * quads, rest));
     mac_4x1(col, w, quads, rest, last, &a0, &a1, &a2, &a3);
     if (simple) {
       /* floor((floor(acc * M / 2^32) + c) / 2^s), saturated (stm32dvfs_requant_prepare) */
