@@ -1,10 +1,9 @@
 /*
- * Clock driver of the STM32H7 family (RM0433, STM32H743/753 revision V): stm32dvfs_clock_apply()
- * for board builds. The plan's frequency is the CPU clock (D1CPRE = its prescaler); the AXI/AHB
- * clock is half of it (HPRE = 2) and the APB clocks a quarter, in range at every frequency.
- * Same safe order as the F4/F7 driver: wait states up first and down last; PLL1 reconfigured and
- * VOS changed with SYSCLK on HSI and PLL1 off; VOS0 (over-drive, SYSCFG_PWRCR.ODEN) entered from
- * VOS1 and left to VOS1; PLL1 locked before it is selected; every wait bounded.
+ * Clock driver of the STM32H7 family (RM0433, STM32H743/753 revision V): the steps of a switch
+ * (stm32dvfs_clock_family.h) on its registers; stm32dvfs_clock.c runs them in the safe order.
+ * The plan's frequency is the CPU clock (D1CPRE = its prescaler); the AXI/AHB clock is half of it
+ * (HPRE = 2) and the APB clocks a quarter, in range at every frequency.
+ * VOS0 (over-drive, SYSCFG_PWRCR.ODEN) is entered from VOS1 and left to VOS1; every wait bounded.
  */
 #include "stm32dvfs_plan.h"
 #include "stm32dvfs_status.h"
@@ -13,6 +12,7 @@
 
 #include <stdint.h>
 
+#include "stm32dvfs_clock_family.h"
 #include "stm32dvfs_clock_regs.h"
 
 #define REG(address) (*(volatile uint32_t*)(address))
@@ -32,12 +32,6 @@
 
 #define RCC_CR_HSION (1u << 0)
 #define RCC_CR_HSIRDY (1u << 2)
-#define RCC_CR_HSEON (1u << 16)
-#define RCC_CR_HSERDY (1u << 17)
-#define RCC_CR_PLL1ON (1u << 24)
-#define RCC_CR_PLL1RDY (1u << 25)
-#define RCC_CFGR_SW_MASK 0x7u
-#define RCC_CFGR_SWS_SHIFT 3u
 #define RCC_D1CFGR_HPRE_DIV2 8u
 #define RCC_D1CFGR_D1PPRE_DIV2 (4u << 4)
 #define RCC_D1CFGR_D1CPRE_SHIFT 8u
@@ -48,27 +42,31 @@
 #define SYSCFG_PWRCR_ODEN 1u
 #define FLASH_ACR_LATENCY_MASK 0xFu
 
-#define SW_HSI 0u
-#define SW_HSE 2u
-#define SW_PLL1 3u
 #define VOS1 3u
 
-static stm32dvfs_clock_state current = {64000000u, STM32DVFS_CLOCK_HSI, 0, 0, 0, 0, 1, 0, 0, 0, 64000000u};
-static int powered = 0;
+const stm32dvfs_clock_family stm32dvfs_family = {
+    .rcc_cr = &RCC_CR, .rcc_cfgr = &RCC_CFGR, .flash_acr = &FLASH_ACR,
+    .hsi_on = RCC_CR_HSION, .hsi_ready = RCC_CR_HSIRDY, .sw_mask = 0x7u, .sws_shift = 3u,
+    .sw = {[STM32DVFS_CLOCK_HSI] = 0u, [STM32DVFS_CLOCK_HSE] = 2u, [STM32DVFS_CLOCK_PLL] = 3u},
+};
 
-static int set_wait_states(uint32_t ws)
-{
-  return stm32dvfs_set_field(&FLASH_ACR, FLASH_ACR_LATENCY_MASK, ws);
-}
-
-static int select_sysclk(uint32_t sw)
-{
-  return stm32dvfs_select_sysclk(&RCC_CFGR, RCC_CFGR_SW_MASK, RCC_CFGR_SWS_SHIFT, sw);
-}
-
-static void set_cpu_prescaler(uint32_t divider)
+void stm32dvfs_family_set_prescaler(uint32_t divider)
 {
   RCC_D1CFGR = (stm32dvfs_prescaler_bits(divider) << RCC_D1CFGR_D1CPRE_SHIFT) | RCC_D1CFGR_D1PPRE_DIV2 | RCC_D1CFGR_HPRE_DIV2;
+}
+
+void stm32dvfs_family_power_up(stm32dvfs_clock_state* current)
+{
+  /* the state the chip leaves reset in: HSI 64 MHz, CPU /1; the scale, VOS0 and wait states as read */
+  const stm32dvfs_clock_state reset = {64000000u, STM32DVFS_CLOCK_HSI, 0, 0, 0, 0, 1, 0, 0, 0, 64000000u};
+  *current = reset;
+  RCC_APB4ENR |= RCC_APB4ENR_SYSCFGEN;
+  stm32dvfs_family_set_prescaler(current->ahb_prescaler);
+  RCC_D2CFGR = (4u << 4) | (4u << 8); /* APB1, APB2 = AHB / 2 */
+  RCC_D3CFGR = (4u << 4);             /* APB4 = AHB / 2 */
+  current->voltage_scale = (uint8_t)((PWR_D3CR & PWR_D3CR_VOS_MASK) >> PWR_D3CR_VOS_SHIFT);
+  current->overdrive = (uint8_t)(SYSCFG_PWRCR & SYSCFG_PWRCR_ODEN);
+  current->flash_wait_states = (uint8_t)(FLASH_ACR & FLASH_ACR_LATENCY_MASK);
 }
 
 static int set_vos(uint32_t vos)
@@ -77,100 +75,37 @@ static int set_vos(uint32_t vos)
   return stm32dvfs_wait_bits(&PWR_D3CR, PWR_D3CR_VOSRDY, PWR_D3CR_VOSRDY);
 }
 
-static int oscillator_on(uint8_t source)
+/* VOS0 (over-drive, SYSCFG_PWRCR.ODEN) is entered from VOS1 and left to VOS1 (RM0433 section 6.8.6). */
+int stm32dvfs_family_set_voltage(const stm32dvfs_clock_state* current, const stm32dvfs_clock_state* target)
 {
-  const uint32_t on = source == STM32DVFS_CLOCK_HSE ? RCC_CR_HSEON : RCC_CR_HSION;
-  const uint32_t ready = source == STM32DVFS_CLOCK_HSE ? RCC_CR_HSERDY : RCC_CR_HSIRDY;
-  return stm32dvfs_oscillator_on(&RCC_CR, on, ready);
+  int status;
+  if (current->overdrive) {
+    SYSCFG_PWRCR &= ~SYSCFG_PWRCR_ODEN;
+    if ((status = stm32dvfs_wait_bits(&PWR_D3CR, PWR_D3CR_VOSRDY, PWR_D3CR_VOSRDY)) != STM32DVFS_OK) {
+      return status;
+    }
+  }
+  if ((status = set_vos(target->overdrive ? VOS1 : target->voltage_scale)) != STM32DVFS_OK) {
+    return status;
+  }
+  if (target->overdrive) {
+    SYSCFG_PWRCR |= SYSCFG_PWRCR_ODEN;
+    return stm32dvfs_wait_bits(&PWR_D3CR, PWR_D3CR_VOSRDY, PWR_D3CR_VOSRDY);
+  }
+  return STM32DVFS_OK;
 }
 
+/* PLL1 input range (RCC_PLLCFGR.PLL1RGE) of its reference frequency. */
 static uint32_t input_range(uint32_t ref_hz)
 {
   return ref_hz < 2000000u ? 0u : (ref_hz < 4000000u ? 1u : (ref_hz < 8000000u ? 2u : 3u));
 }
 
-int stm32dvfs_clock_apply(const stm32dvfs_clock_state* target)
+void stm32dvfs_family_configure_pll(const stm32dvfs_clock_state* target)
 {
-  int status;
-  if (!powered) {
-    RCC_APB4ENR |= RCC_APB4ENR_SYSCFGEN;
-    set_cpu_prescaler(current.ahb_prescaler);
-    RCC_D2CFGR = (4u << 4) | (4u << 8); /* APB1, APB2 = AHB / 2 */
-    RCC_D3CFGR = (4u << 4);             /* APB4 = AHB / 2 */
-    current.voltage_scale = (uint8_t)((PWR_D3CR & PWR_D3CR_VOS_MASK) >> PWR_D3CR_VOS_SHIFT);
-    current.overdrive = (uint8_t)(SYSCFG_PWRCR & SYSCFG_PWRCR_ODEN);
-    current.flash_wait_states = (uint8_t)(FLASH_ACR & FLASH_ACR_LATENCY_MASK);
-    powered = 1;
-  }
-  const int relock = target->source == STM32DVFS_CLOCK_PLL &&
-                     (current.source != STM32DVFS_CLOCK_PLL || current.pll_source != target->pll_source ||
-                      current.pll_m != target->pll_m || current.pll_n != target->pll_n ||
-                      current.pll_p != target->pll_p);
-  const int rescale = target->voltage_scale != current.voltage_scale || target->overdrive != current.overdrive;
-  if (target->flash_wait_states > current.flash_wait_states &&
-      (status = set_wait_states(target->flash_wait_states)) != STM32DVFS_OK) {
-    return status;
-  }
-  if ((relock || rescale) && current.source == STM32DVFS_CLOCK_PLL) {
-    if ((status = oscillator_on(STM32DVFS_CLOCK_HSI)) != STM32DVFS_OK ||
-        (status = select_sysclk(SW_HSI)) != STM32DVFS_OK) {
-      return status;
-    }
-    current.source = STM32DVFS_CLOCK_HSI;
-  }
-  if ((relock || rescale) && (RCC_CR & RCC_CR_PLL1ON) != 0u) {
-    RCC_CR &= ~RCC_CR_PLL1ON;
-    if ((status = stm32dvfs_wait_bits(&RCC_CR, RCC_CR_PLL1RDY, 0u)) != STM32DVFS_OK) {
-      return status;
-    }
-  }
-  if (rescale) {
-    if (current.overdrive) { /* VOS0 is left to VOS1 */
-      SYSCFG_PWRCR &= ~SYSCFG_PWRCR_ODEN;
-      if ((status = stm32dvfs_wait_bits(&PWR_D3CR, PWR_D3CR_VOSRDY, PWR_D3CR_VOSRDY)) != STM32DVFS_OK) {
-        return status;
-      }
-    }
-    if ((status = set_vos(target->overdrive ? VOS1 : target->voltage_scale)) != STM32DVFS_OK) {
-      return status;
-    }
-    if (target->overdrive) { /* VOS0 is entered from VOS1 */
-      SYSCFG_PWRCR |= SYSCFG_PWRCR_ODEN;
-      if ((status = stm32dvfs_wait_bits(&PWR_D3CR, PWR_D3CR_VOSRDY, PWR_D3CR_VOSRDY)) != STM32DVFS_OK) {
-        return status;
-      }
-    }
-    current.voltage_scale = target->voltage_scale;
-    current.overdrive = target->overdrive;
-  }
-  const uint8_t oscillator = target->source == STM32DVFS_CLOCK_PLL ? target->pll_source : target->source;
-  if ((status = oscillator_on(oscillator)) != STM32DVFS_OK) {
-    return status;
-  }
-  if (target->source == STM32DVFS_CLOCK_PLL && (RCC_CR & RCC_CR_PLL1ON) == 0u) {
-    RCC_PLLCKSELR = (target->pll_source == STM32DVFS_CLOCK_HSE ? 2u : 0u) | ((uint32_t)target->pll_m << 4);
-    RCC_PLLCFGR = (input_range(target->oscillator_hz / target->pll_m) << 2) | (1u << 16); /* wide VCO, DIVP1EN */
-    RCC_PLL1DIVR = ((uint32_t)target->pll_n - 1u) | (((uint32_t)target->pll_p - 1u) << 9) | (1u << 16) | (1u << 24);
-    RCC_CR |= RCC_CR_PLL1ON;
-    if ((status = stm32dvfs_wait_bits(&RCC_CR, RCC_CR_PLL1RDY, RCC_CR_PLL1RDY)) != STM32DVFS_OK) {
-      return status;
-    }
-  }
-  if (target->ahb_prescaler > current.ahb_prescaler) { /* the larger divider first */
-    set_cpu_prescaler(target->ahb_prescaler);
-  }
-  if ((status = select_sysclk(target->source == STM32DVFS_CLOCK_PLL
-                                  ? SW_PLL1
-                                  : (target->source == STM32DVFS_CLOCK_HSE ? SW_HSE : SW_HSI))) != STM32DVFS_OK) {
-    return status;
-  }
-  set_cpu_prescaler(target->ahb_prescaler);
-  if (target->flash_wait_states < current.flash_wait_states &&
-      (status = set_wait_states(target->flash_wait_states)) != STM32DVFS_OK) {
-    return status;
-  }
-  current = *target;
-  return STM32DVFS_OK;
+  RCC_PLLCKSELR = (target->pll_source == STM32DVFS_CLOCK_HSE ? 2u : 0u) | ((uint32_t)target->pll_m << 4);
+  RCC_PLLCFGR = (input_range(target->oscillator_hz / target->pll_m) << 2) | (1u << 16); /* wide VCO, DIVP1EN */
+  RCC_PLL1DIVR = ((uint32_t)target->pll_n - 1u) | (((uint32_t)target->pll_p - 1u) << 9) | (1u << 16) | (1u << 24);
 }
 
 #else

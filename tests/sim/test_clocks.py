@@ -95,11 +95,11 @@ def test_the_driver_follows_the_plan_within_the_rules(kws, board_name):
 def test_a_driver_that_speeds_up_before_raising_wait_states_is_caught(kws):
     board = tvm_stm32dvfs.boards.load("stm32f746g-disco")
     compiled, _, plain = _planned(kws, board)
-    driver = compiled.sources.files["stm32dvfs_clock_f4f7.c"]
+    driver = compiled.sources.files["stm32dvfs_clock.c"]
     step = "  /* 1. wait states up first */\n"
     assert step in driver
     broken = driver.replace(step, step + "  if (0)\n")  # the deliberate bug: never raise them first
-    files = dict(compiled.sources.files, **{"stm32dvfs_clock_f4f7.c": broken})
+    files = dict(compiled.sources.files, **{"stm32dvfs_clock.c": broken})
     wrong = tvm_stm32dvfs.CompiledModel(board=board.name, lowered=compiled.lowered, sources=CSources(files))
     x = np.zeros(plain.inputs[0].shape, np.float32)
     with pytest.raises(ClockRuleError, match="wait states must go up before the clock does"):

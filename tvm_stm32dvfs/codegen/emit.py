@@ -15,10 +15,10 @@ from .tir_to_c import CFunction, c_type, emit_function, helper_definitions
 #: Headers the model sources include from the runtime folder.
 RUNTIME_HEADERS = ("stm32dvfs_status.h", "stm32dvfs_qnn.h", "stm32dvfs_nn.h", "stm32dvfs_nn_support.h",
                    "stm32dvfs_nn_tiles.h", "stm32dvfs_runtime.h",
-                   "stm32dvfs_plan.h", "stm32dvfs_clock_regs.h")
+                   "stm32dvfs_plan.h", "stm32dvfs_clock_regs.h", "stm32dvfs_clock_family.h")
 #: Runtime sources compiled with every model (phase hooks, the plan handler).
 RUNTIME_SOURCES = ("stm32dvfs_runtime.c", "stm32dvfs_dma.c", "stm32dvfs_plan.c", "stm32dvfs_nn_conv2d.c",
-                   "stm32dvfs_nn_depthwise.c", "stm32dvfs_nn_dense.c", "stm32dvfs_nn_quantize.c", "stm32dvfs_clock_f4f7.c",
+                   "stm32dvfs_nn_depthwise.c", "stm32dvfs_nn_dense.c", "stm32dvfs_nn_quantize.c", "stm32dvfs_clock.c", "stm32dvfs_clock_f4f7.c",
                    "stm32dvfs_clock_h7.c", "stm32dvfs_clock_l4.c")
 _CLOCK_SOURCES = {"HSI": 0, "HSE": 1, "MSI": 2, "PLL": 3}
 #: the voltage-scale register field value of each scale name (F4/F7 PWR_CR(1).VOS, H7
