@@ -88,6 +88,13 @@ class Board:
     def _states(self) -> tuple[ClockState, ...]:
         return tuple(dvfs_states(self.data))
 
+    @cached_property
+    def _state_by_id(self) -> dict[str, ClockState]:
+        by_id: dict[str, ClockState] = {}
+        for s in self._states:
+            by_id.setdefault(s.id, s)
+        return by_id
+
     def dvfs_states(self) -> list[ClockState]:
         """Distinct DVFS states: per frequency the cheapest configuration, slowest first."""
         return list(self._states)
@@ -120,9 +127,8 @@ class Board:
         return self._states[-1]
 
     def state(self, label: str) -> ClockState:
-        for s in self._states:
-            if s.id == label:
-                return s
+        if label in self._state_by_id:
+            return self._state_by_id[label]
         from ..errors import BoardDataError
 
         raise BoardDataError(f"board {self.name} has no DVFS state '{label}'")

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .graph import Solution, fastest_choice, finish
 from .problem import PlanProblem, evaluate, idle_energy_array
@@ -49,33 +50,37 @@ def _dp_forward(problem: PlanProblem, horizon_us: float, buckets: int) -> _DpTab
                 cap[pi, fi] = min(math.ceil(t / delta - 1e-9), width)
                 switch_energy[pi, fi] = e
     # a state's costs live in the right half of a row of 2 x width; the left half is inf, so
-    # "bucket b - shift" is a plain index even where it falls below 0 (shifts are capped at width)
-    columns = np.arange(width)
-    switch_index = (np.arange(n)[:, None, None] * 2 * width + width + columns[None, None, :]
-                    - cap[:, :, None])  # (previous, first, bucket)
+    # "bucket b - shift" is a plain index even where it falls below 0 (shifts are capped at width):
+    # the window of a row that starts at width - shift holds every bucket's b - shift
     padded = np.full((n, 2 * width), inf, dtype=DP_FLOAT)
     padded[index[problem.initial_state], width] = 0.0
     arrive_padded = np.full((n, 2 * width), inf, dtype=DP_FLOAT)
+    windows = sliding_window_view(padded, width, axis=1)
+    arrive_windows = sliding_window_view(arrive_padded, width, axis=1)
+    previous = np.arange(n)[:, None]
     back = []  # per layer: costs before it and after its switch stage (argmins are recomputed on the way back)
     for cands in problem.layers:
         before = padded.copy()
         # 1. switch from every state into every first state: min over the previous state
-        arrive_padded[:, width:] = (padded.ravel().take(switch_index) + switch_energy[:, :, None]).min(axis=0)
-        # 2. every candidate at once: value[c, b] = arrive[first(c), b - shift(c)] + energy(c)
-        first = np.array([index[c.first_state] for c in cands])
+        arrive = windows[previous, width - cap]  # (previous, first, bucket)
+        arrive += switch_energy[:, :, None]
+        arrive_padded[:, width:] = arrive.min(axis=0)
+        # 2. every candidate at once: value[c, b] = arrive[first(c), b - shift(c)] + energy(c),
+        #    the candidates in the order of their last state
         last = np.array([index[c.last_state] for c in cands])
+        order = np.argsort(last, kind="stable")
+        first = np.array([index[c.first_state] for c in cands])
         shift = np.minimum([math.ceil(c.time_us / delta - 1e-9) for c in cands], width)
         energy = np.array([c.energy_uj for c in cands], dtype=DP_FLOAT)
-        source = (first * 2 * width + width - shift)[:, None] + columns[None, :]
-        value = arrive_padded.ravel().take(source) + energy[:, None]
-        # per last state the cheapest: candidates grouped into a (last, slot, bucket) block
-        order = np.argsort(last, kind="stable")
-        counts = np.bincount(last, minlength=n)
-        slot = np.empty(len(cands), dtype=np.int64)
-        slot[order] = np.arange(len(cands)) - np.repeat(np.cumsum(counts) - counts, counts)
-        block = np.full((n, counts.max(), width), inf, dtype=DP_FLOAT)
-        block[last, slot] = value
-        padded[:, width:] = block.min(axis=1)
+        value = arrive_windows[first[order], width - shift[order]]
+        value += energy[order, None]
+        # 3. per last state the cheapest (a run of rows of ``value``)
+        ends, counts = np.unique(last[order], return_counts=True)
+        padded[:, width:] = inf
+        row = 0
+        for end, count in zip(ends.tolist(), counts.tolist()):
+            value[row:row + count].min(axis=0, out=padded[end, width:])
+            row += count
         back.append((before, arrive_padded.copy(), first, last, shift, energy))
     return _DpTables(states, delta, width, cap, switch_energy, back, padded[:, width:].copy())
 
