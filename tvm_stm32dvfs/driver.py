@@ -16,7 +16,7 @@ from tvm import relax
 from .codegen import CSources, emit_sources
 from .errors import InputMismatchError, Stm32DvfsError
 from .frontend import param_keys
-from .lower import Layer, LoweredModel, TensorInfo, lifetimes, lower, scratch_key
+from .lower import LoweredModel, lifetimes, lower, scratch_key
 from .lower.planner import ALIGNMENT, align_up
 from .vocabulary import DEFAULT_SOLVER
 from .boards.target import board_of_target
@@ -38,29 +38,13 @@ class CompiledModel:
     #: the DVFS plan (a DvfsPlan) when built with a latency budget, else None
     plan: object = field(default=None, repr=False, compare=False)
 
-    # ------------------------------------------------------------- figures
-    @property
-    def layers(self) -> tuple[Layer, ...]:
-        """Fused operators in execution order."""
-        return self.lowered.layers
-
-    @property
-    def arena_bytes(self) -> int:
-        """Peak activation SRAM of the static plan (activations + kernel scratch)."""
-        return self.lowered.arena_bytes
-
-    @property
-    def weights_bytes(self) -> int:
-        """Constant data (flash)."""
-        return self.lowered.weights_bytes
-
-    @property
-    def inputs(self) -> tuple[TensorInfo, ...]:
-        return self.lowered.inputs
-
-    @property
-    def outputs(self) -> tuple[TensorInfo, ...]:
-        return self.lowered.outputs
+    # ------------------------------------------------------------- figures (of the lowered model)
+    layers = property(lambda self: self.lowered.layers, doc="Fused operators (``Layer``) in execution order.")
+    arena_bytes = property(lambda self: self.lowered.arena_bytes,
+                           doc="Peak activation SRAM of the static plan (activations + kernel scratch).")
+    weights_bytes = property(lambda self: self.lowered.weights_bytes, doc="Constant data (flash).")
+    inputs = property(lambda self: self.lowered.inputs, doc="The model's inputs (``TensorInfo``).")
+    outputs = property(lambda self: self.lowered.outputs, doc="The model's outputs (``TensorInfo``).")
 
     @property
     def macs(self) -> int:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -25,12 +26,13 @@ from .sim.cycles import load_cycle_model
 from .errors import ResourceLimitError
 from .files import write_text_atomically
 from .sim.emulator import emulate, memory_map
+from .sim.switches import switch_cycles
 from .vocabulary import PLAIN, STACK_BYTES
 
 #: RAM the runtime, the clock driver and libc keep besides the arena and the stack (estimate:
 #: the .data and .bss of the emulated builds are well under it)
 RUNTIME_DATA_BYTES = 2048
-PROFILE_FORMAT = 4  # bumped when the rows change meaning: old cache entries are ignored (4: H743 tile budget)
+PROFILE_FORMAT = 5  # bumped when the rows change meaning: old cache entries are ignored (5: switch cycles)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,23 @@ class Profile:
     #: builds left out because their firmware does not fit the board's RAM (their DAE tiles, or
     #: "none (the plain kernels)": then no plan can keep a tiled layer plain)
     skipped: tuple[str, ...] = ()
+    #: (from state, to state, cycles) of the clock driver's own instructions for every switch
+    #: between the profiled states and the Stop wake-up state, emulated (sim/switches.py); empty
+    #: for a profile made by hand
+    switch_cycles: tuple[tuple[str, str, float], ...] = ()
+
+    def driver_cycles(self, a: str, b: str) -> float:
+        """The clock driver's cycles switching ``a`` -> ``b`` (0 when the profile has none)."""
+        if not self.switch_cycles:
+            return 0.0
+        found = self._switches.get((a, b))
+        if found is None:
+            raise KeyError(f"the profile has no switch {a} -> {b}")
+        return found
+
+    @cached_property
+    def _switches(self) -> dict[tuple[str, str], float]:
+        return {(a, b): c for a, b, c in self.switch_cycles}
 
     def write_csv(self, path: Path) -> None:
         with open(path, "w", newline="") as f:
@@ -68,13 +87,14 @@ class Profile:
 
     def to_json(self) -> str:
         return json.dumps({"board": self.board, "model": self.model, "version": __version__,
-                           "rows": [asdict(r) for r in self.rows], "skipped": list(self.skipped)})
+                           "rows": [asdict(r) for r in self.rows], "skipped": list(self.skipped),
+                           "switch_cycles": [list(s) for s in self.switch_cycles]})
 
     @classmethod
     def from_json(cls, text: str) -> "Profile":
         data = json.loads(text)
         return cls(data["board"], data["model"], tuple(PhaseCost(**r) for r in data["rows"]),
-                   tuple(data.get("skipped", ())))
+                   tuple(data.get("skipped", ())), tuple((a, b, float(c)) for a, b, c in data.get("switch_cycles", ())))
 
     def layer_options(self, layer: int) -> list[str]:
         return sorted({r.granularity for r in self.rows if r.layer == layer})
@@ -165,7 +185,10 @@ def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable
     if not rows:
         raise ResourceLimitError(f"{compiled.model_name} does not fit {board.name}'s RAM at any DAE tile option "
                                  "profiled: a board with more SRAM, or fewer/smaller tiles")
-    result = Profile(board.name, compiled.model_name, tuple(rows), tuple(skipped))
+    ids = list(dict.fromkeys([s.id for s in states] + [board.stop_wakeup_state().id]))
+    driver = switch_cycles(board, ids, model)
+    result = Profile(board.name, compiled.model_name, tuple(rows), tuple(skipped),
+                     tuple((a, b, c) for (a, b), c in sorted(driver.items())))
     if use_cache:
         write_text_atomically(cached, result.to_json())
     return result

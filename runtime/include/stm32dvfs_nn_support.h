@@ -57,138 +57,104 @@ STM32DVFS_NN_INLINE uint32_t stm32dvfs_nn_pack(int32_t lo, int32_t hi)
 STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_lo(uint32_t pair) { return (int16_t)(pair & 0xFFFFu); }
 STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_hi(uint32_t pair) { return (int16_t)(pair >> 16); }
 
-/** acc + lo(a) * lo(b) + hi(a) * hi(b) (SMLAD). */
-STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_smlad(uint32_t a, uint32_t b, int32_t acc)
-{
+/*
+ * The instructions, one inline function each, with a or b pairs, x a word of four int8, lo/hi as
+ * above:
+ *   smlad(a, b, acc)        acc + lo(a) * lo(b) + hi(a) * hi(b)                 SMLAD
+ *   smlabb/smlabt/smlatb    acc + lo(a) * lo(b) / lo(a) * hi(b) / hi(a) * lo(b)  SMLABB, SMLABT, SMLATB
+ *   sxtab16(offset, x)      bytes 0 and 2 of x, sign-extended, plus the pair offset  SXTAB16
+ *   sxtab16_ror8(offset, x) the same of bytes 1 and 3                            SXTAB16 ..., ROR #8
+ *   sxtb16(x), sxtb16_ror8  bytes 0 and 2 (1 and 3) of x, sign-extended          SXTB16 (ROR #8)
+ *   pkhbt(lo, hi)           the low half of lo and the low half of hi as a pair  PKHBT ..., LSL #16
+ *   pkhtb(lo, hi)           the high half of lo and the high half of hi          PKHTB ..., ASR #16
+ *   sat8(x)                 x saturated to int8                                  SSAT #8
+ *   smmla(a, b, c)          floor((c * 2^32 + a * b) / 2^32), the high word of a 64-bit
+ *                           multiply-accumulate; callers guarantee it fits int32
+ *                           (see stm32dvfs_requant_prepare)                      SMMLA
+ * ACLE intrinsics where ACLE has the form; inline assembly for the rotated and packing ones.
+ */
 #if STM32DVFS_NN_DSP
-  return (int32_t)__smlad(a, b, (uint32_t)acc);
-#else
-  return acc + stm32dvfs_nn_lo(a) * stm32dvfs_nn_lo(b) + stm32dvfs_nn_hi(a) * stm32dvfs_nn_hi(b);
-#endif
-}
 
-/** acc + lo(a) * lo(b) (SMLABB). */
-STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_smlabb(uint32_t a, uint32_t b, int32_t acc)
-{
-#if STM32DVFS_NN_DSP
-  return __smlabb((int32_t)a, (int32_t)b, acc);
-#else
-  return acc + stm32dvfs_nn_lo(a) * stm32dvfs_nn_lo(b);
-#endif
-}
+STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_smlad(uint32_t a, uint32_t b, int32_t acc) { return (int32_t)__smlad(a, b, (uint32_t)acc); }
+STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_smlabb(uint32_t a, uint32_t b, int32_t acc) { return __smlabb((int32_t)a, (int32_t)b, acc); }
+STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_smlabt(uint32_t a, uint32_t b, int32_t acc) { return __smlabt((int32_t)a, (int32_t)b, acc); }
+STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_smlatb(uint32_t a, uint32_t b, int32_t acc) { return __smlatb((int32_t)a, (int32_t)b, acc); }
+STM32DVFS_NN_INLINE uint32_t stm32dvfs_nn_sxtab16(uint32_t offset, uint32_t x) { return __sxtab16(offset, x); }
 
-/** acc + lo(a) * hi(b) (SMLABT). */
-STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_smlabt(uint32_t a, uint32_t b, int32_t acc)
-{
-#if STM32DVFS_NN_DSP
-  return __smlabt((int32_t)a, (int32_t)b, acc);
-#else
-  return acc + stm32dvfs_nn_lo(a) * stm32dvfs_nn_hi(b);
-#endif
-}
-
-/** acc + hi(a) * lo(b) (SMLATB). */
-STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_smlatb(uint32_t a, uint32_t b, int32_t acc)
-{
-#if STM32DVFS_NN_DSP
-  return __smlatb((int32_t)a, (int32_t)b, acc);
-#else
-  return acc + stm32dvfs_nn_hi(a) * stm32dvfs_nn_lo(b);
-#endif
-}
-
-/** Bytes 0 and 2 of ``x``, sign-extended, plus the pair ``offset`` (SXTAB16). */
-STM32DVFS_NN_INLINE uint32_t stm32dvfs_nn_sxtab16(uint32_t offset, uint32_t x)
-{
-#if STM32DVFS_NN_DSP
-  return __sxtab16(offset, x);
-#else
-  return stm32dvfs_nn_pack(stm32dvfs_nn_lo(offset) + (int8_t)(x & 0xFFu),
-                           stm32dvfs_nn_hi(offset) + (int8_t)((x >> 16) & 0xFFu));
-#endif
-}
-
-/** Bytes 1 and 3 of ``x``, sign-extended, plus the pair ``offset`` (SXTAB16 with ROR #8). */
 STM32DVFS_NN_INLINE uint32_t stm32dvfs_nn_sxtab16_ror8(uint32_t offset, uint32_t x)
 {
-#if STM32DVFS_NN_DSP
   uint32_t r;
   __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(offset), "r"(x));
   return r;
-#else
-  return stm32dvfs_nn_sxtab16(offset, (x >> 8) | (x << 24));
-#endif
 }
 
-/** Bytes 0 and 2 of ``x``, sign-extended (SXTB16). */
-STM32DVFS_NN_INLINE uint32_t stm32dvfs_nn_sxtb16(uint32_t x)
-{
-#if STM32DVFS_NN_DSP
-  return __sxtb16(x);
-#else
-  return stm32dvfs_nn_sxtab16(0u, x);
-#endif
-}
+STM32DVFS_NN_INLINE uint32_t stm32dvfs_nn_sxtb16(uint32_t x) { return __sxtb16(x); }
 
-/** Bytes 1 and 3 of ``x``, sign-extended (SXTB16 with ROR #8). */
 STM32DVFS_NN_INLINE uint32_t stm32dvfs_nn_sxtb16_ror8(uint32_t x)
 {
-#if STM32DVFS_NN_DSP
   uint32_t r;
   __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
   return r;
-#else
-  return stm32dvfs_nn_sxtab16(0u, (x >> 8) | (x << 24));
-#endif
 }
 
-/** The low half of ``lo`` and the low half of ``hi`` as one pair (PKHBT). */
 STM32DVFS_NN_INLINE uint32_t stm32dvfs_nn_pkhbt(uint32_t lo, uint32_t hi)
 {
-#if STM32DVFS_NN_DSP
   uint32_t r;
   __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
   return r;
-#else
-  return (lo & 0xFFFFu) | (hi << 16);
-#endif
 }
 
-/** The high half of ``lo`` and the high half of ``hi`` as one pair (PKHTB). */
 STM32DVFS_NN_INLINE uint32_t stm32dvfs_nn_pkhtb(uint32_t lo, uint32_t hi)
 {
-#if STM32DVFS_NN_DSP
   uint32_t r;
   __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
   return r;
-#else
-  return (lo >> 16) | (hi & 0xFFFF0000u);
-#endif
 }
 
-/** ``x`` saturated to int8 (SSAT #8). */
-STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_sat8(int32_t x)
-{
-#if STM32DVFS_NN_DSP
-  return __ssat(x, 8);
-#else
-  return x < -128 ? -128 : (x > 127 ? 127 : x);
-#endif
-}
+STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_sat8(int32_t x) { return __ssat(x, 8); }
 
-/** floor((c * 2^32 + a * b) / 2^32): the high word of a 64-bit multiply-accumulate (SMMLA).
- *  Callers guarantee the result fits int32 (see stm32dvfs_requant_prepare). */
 STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_smmla(int32_t a, int32_t b, int32_t c)
 {
-#if STM32DVFS_NN_DSP
   int32_t r;
   __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
   return r;
-#else
+}
+
+#else /* the C twins: the same results in plain C */
+
+STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_smlad(uint32_t a, uint32_t b, int32_t acc)
+{
+  return acc + stm32dvfs_nn_lo(a) * stm32dvfs_nn_lo(b) + stm32dvfs_nn_hi(a) * stm32dvfs_nn_hi(b);
+}
+
+STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_smlabb(uint32_t a, uint32_t b, int32_t acc) { return acc + stm32dvfs_nn_lo(a) * stm32dvfs_nn_lo(b); }
+STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_smlabt(uint32_t a, uint32_t b, int32_t acc) { return acc + stm32dvfs_nn_lo(a) * stm32dvfs_nn_hi(b); }
+STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_smlatb(uint32_t a, uint32_t b, int32_t acc) { return acc + stm32dvfs_nn_hi(a) * stm32dvfs_nn_lo(b); }
+
+STM32DVFS_NN_INLINE uint32_t stm32dvfs_nn_sxtab16(uint32_t offset, uint32_t x)
+{
+  return stm32dvfs_nn_pack(stm32dvfs_nn_lo(offset) + (int8_t)(x & 0xFFu),
+                           stm32dvfs_nn_hi(offset) + (int8_t)((x >> 16) & 0xFFu));
+}
+
+STM32DVFS_NN_INLINE uint32_t stm32dvfs_nn_sxtab16_ror8(uint32_t offset, uint32_t x)
+{
+  return stm32dvfs_nn_sxtab16(offset, (x >> 8) | (x << 24));
+}
+
+STM32DVFS_NN_INLINE uint32_t stm32dvfs_nn_sxtb16(uint32_t x) { return stm32dvfs_nn_sxtab16(0u, x); }
+STM32DVFS_NN_INLINE uint32_t stm32dvfs_nn_sxtb16_ror8(uint32_t x) { return stm32dvfs_nn_sxtab16_ror8(0u, x); }
+STM32DVFS_NN_INLINE uint32_t stm32dvfs_nn_pkhbt(uint32_t lo, uint32_t hi) { return (lo & 0xFFFFu) | (hi << 16); }
+STM32DVFS_NN_INLINE uint32_t stm32dvfs_nn_pkhtb(uint32_t lo, uint32_t hi) { return (lo >> 16) | (hi & 0xFFFF0000u); }
+STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_sat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
+
+STM32DVFS_NN_INLINE int32_t stm32dvfs_nn_smmla(int32_t a, int32_t b, int32_t c)
+{
   /* arithmetic shift of a negative int64 is implementation-defined; GCC and Clang shift arithmetically */
   return (int32_t)(((int64_t)c * INT64_C(4294967296) + (int64_t)a * (int64_t)b) >> 32);
-#endif
 }
+
+#endif /* STM32DVFS_NN_DSP */
 
 /**
  * @brief Requantisation of one output channel, prepared once per channel.

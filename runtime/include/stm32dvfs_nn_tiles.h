@@ -33,6 +33,11 @@
 
 #include "stm32dvfs_nn.h"
 
+/* ``a``: a local copy of the layer's arguments ``layer`` points to. Its fields stay compile-time
+ * constants (the generated kernel passes a constant struct) whatever the callees do with pointers. */
+#define STM32DVFS_NN_LOCAL_ARGS(a, layer)             \
+  const stm32dvfs_conv2d_args a##_local = *(layer); \
+  const stm32dvfs_conv2d_args* a = &a##_local
 
 /** Where a tile's buffers are in ``args->buffer`` (byte offsets) and how big they are. */
 typedef struct {
@@ -530,9 +535,7 @@ STM32DVFS_NN_INLINE const uint32_t* stm32dvfs_nn_mac_4x2_bias(const uint32_t* px
  */
 STM32DVFS_NN_INLINE void stm32dvfs_conv2d_tile_input_s16(const stm32dvfs_conv2d_args* layer, int32_t row0)
 {
-  /* a local copy: its fields stay compile-time constants whatever the callees do with pointers */
-  const stm32dvfs_conv2d_args local = *layer;
-  const stm32dvfs_conv2d_args* a = &local;
+  STM32DVFS_NN_LOCAL_ARGS(a, layer);
   const stm32dvfs_conv_dims* d = &a->dims;
   const stm32dvfs_tile_layout l = stm32dvfs_conv2d_tile_layout(d, a->tile_rows, a->tile_channels, 0);
   uint32_t* base = (uint32_t*)(void*)(a->buffer + l.input);
@@ -684,9 +687,7 @@ STM32DVFS_NN_INLINE void stm32dvfs_conv2d_tile_input_s16(const stm32dvfs_conv2d_
 STM32DVFS_NN_INLINE void stm32dvfs_conv2d_tile_weights_s16(const stm32dvfs_conv2d_args* layer, int32_t channel0,
                                                            const int8_t* weights)
 {
-  /* a local copy: its fields stay compile-time constants whatever the callees do with pointers */
-  const stm32dvfs_conv2d_args local = *layer;
-  const stm32dvfs_conv2d_args* a = &local;
+  STM32DVFS_NN_LOCAL_ARGS(a, layer);
   const stm32dvfs_tile_layout l = stm32dvfs_conv2d_tile_layout(&a->dims, a->tile_rows, a->tile_channels, 0);
   stm32dvfs_nn_fill_table((stm32dvfs_requant_pair*)(void*)(a->buffer + l.table), &a->requant, a->bias, channel0,
                           a->tile_channels);
@@ -856,9 +857,7 @@ STM32DVFS_NN_INLINE const uint32_t* stm32dvfs_nn_blocks_4x2_fast(const uint32_t*
 STM32DVFS_NN_INLINE void stm32dvfs_conv2d_tile_execute_s16(const stm32dvfs_conv2d_args* layer, int32_t row0,
                                                            int32_t channel0)
 {
-  /* a local copy: its fields stay compile-time constants whatever the callees do with pointers */
-  const stm32dvfs_conv2d_args local = *layer;
-  const stm32dvfs_conv2d_args* a = &local;
+  STM32DVFS_NN_LOCAL_ARGS(a, layer);
   const stm32dvfs_conv_dims* d = &a->dims;
   const stm32dvfs_tile_layout l = stm32dvfs_conv2d_tile_layout(d, a->tile_rows, a->tile_channels, 0);
   const int32_t plane = d->out_height * d->out_width;
@@ -917,9 +916,7 @@ STM32DVFS_NN_INLINE void stm32dvfs_conv2d_tile_execute_s16(const stm32dvfs_conv2
 STM32DVFS_NN_INLINE void stm32dvfs_depthwise_tile_input_s16(const stm32dvfs_conv2d_args* layer, int32_t row0,
                                                             int32_t channel0)
 {
-  /* a local copy: its fields stay compile-time constants whatever the callees do with pointers */
-  const stm32dvfs_conv2d_args local = *layer;
-  const stm32dvfs_conv2d_args* a = &local;
+  STM32DVFS_NN_LOCAL_ARGS(a, layer);
   const stm32dvfs_conv_dims* d = &a->dims;
   const stm32dvfs_tile_layout l = stm32dvfs_depthwise_tile_layout(d, a->tile_rows, a->tile_channels, 0);
   const int32_t in_rows = stm32dvfs_window(a->tile_rows, d->stride_h, d->kernel_h, d->dilation_h);
@@ -972,9 +969,7 @@ STM32DVFS_NN_INLINE void stm32dvfs_depthwise_tile_input_s16(const stm32dvfs_conv
 STM32DVFS_NN_INLINE void stm32dvfs_depthwise_tile_weights_s16(const stm32dvfs_conv2d_args* layer, int32_t channel0,
                                                               const int8_t* weights)
 {
-  /* a local copy: its fields stay compile-time constants whatever the callees do with pointers */
-  const stm32dvfs_conv2d_args local = *layer;
-  const stm32dvfs_conv2d_args* a = &local;
+  STM32DVFS_NN_LOCAL_ARGS(a, layer);
   const stm32dvfs_conv_dims* d = &a->dims;
   const stm32dvfs_tile_layout l = stm32dvfs_depthwise_tile_layout(d, a->tile_rows, a->tile_channels, 0);
   const int32_t taps = d->kernel_h * d->kernel_w;
@@ -1030,9 +1025,7 @@ STM32DVFS_NN_INLINE void stm32dvfs_depthwise_row_3x3(const int16_t* row, int32_t
 STM32DVFS_NN_INLINE void stm32dvfs_depthwise_tile_execute_s16(const stm32dvfs_conv2d_args* layer, int32_t row0,
                                                               int32_t channel0)
 {
-  /* a local copy: its fields stay compile-time constants whatever the callees do with pointers */
-  const stm32dvfs_conv2d_args local = *layer;
-  const stm32dvfs_conv2d_args* a = &local;
+  STM32DVFS_NN_LOCAL_ARGS(a, layer);
   const stm32dvfs_conv_dims* d = &a->dims;
   const stm32dvfs_tile_layout l = stm32dvfs_depthwise_tile_layout(d, a->tile_rows, a->tile_channels, 0);
   const int32_t in_rows = stm32dvfs_window(a->tile_rows, d->stride_h, d->kernel_h, d->dilation_h);

@@ -40,12 +40,18 @@ void stm32dvfs_phase(stm32dvfs_phase_kind phase);
  * @brief Copy ``bytes`` from ``src`` to ``dst`` by memory-to-memory DMA and wait for it (the DMA
  *        access method of a decoupled layer).
  *
- * Every build today copies with memcpy: the register-level driver (runtime/src/stm32dvfs_dma.c,
- * F4/F7 DMA2 stream 0) is compiled into no board build yet. Buffers must not overlap; on a part with a data cache the
- * destination must be in DTCM or non-cacheable SRAM (the emitted linker script puts the arena there).
- * @return 0, or STM32DVFS_ERROR_CLOCK-like failure code 3 when the transfer errors or times out.
+ * Board builds drive the family's DMA controller (runtime/src/stm32dvfs_dma.c and the controller
+ * drivers it names); host and QEMU builds copy with memcpy. Buffers must not overlap; the
+ * Cortex-M7 data cache stays off (the projects' start-up code leaves it as reset does), so no cache
+ * maintenance is needed. A transfer that fails is
+ * finished by the CPU (the copy is always complete) and remembered for stm32dvfs_dma_take_status().
+ * @return STM32DVFS_OK or STM32DVFS_ERROR_DMA.
  */
 int stm32dvfs_dma_copy(void* dst, const void* src, uint32_t bytes);
+
+/** The first DMA failure since the last call (STM32DVFS_OK if none), cleared: what
+ *  stm32dvfs_model_run() returns after an inference whose copies all completed. */
+int stm32dvfs_dma_take_status(void);
 
 /** Number of phase events (layer starts included) since the last reset: a switch count. */
 uint32_t stm32dvfs_phase_events(void);

@@ -1,10 +1,13 @@
 /*
- * Memory-to-memory copies for the DMA access method (see stm32dvfs_runtime.h).
+ * stm32dvfs_dma_copy(): the DMA access of a decoupled layer (see stm32dvfs_runtime.h).
  *
- * STM32DVFS_DMA2_STREAM0 selects the register-level driver of the STM32F7/H7 DMA2 (RM0385 §8
- * "DMA controller": stream x registers at 0x10 + 0x18 * x; memory-to-memory needs the FIFO, so
- * direct mode is disabled). Every other build (host, emulator, QEMU) copies with memcpy.
- * The driver is compiled in CI but has not run on silicon here (no board attached).
+ * Board builds (STM32DVFS_PLATFORM_BOARD) move the bytes with the family's DMA controller
+ * (stm32dvfs_dma_family.h): word items where both ends are word-aligned (a quarter of the bus
+ * transactions of byte items), at most STM32DVFS_DMA_MAX_ITEMS a transfer, each waited for with a
+ * bounded number of polls; the last bytes short of a word by the CPU. A transfer that fails or
+ * times out leaves the rest of the copy to the CPU, so the tile is right, and is reported:
+ * stm32dvfs_dma_take_status() returns STM32DVFS_ERROR_DMA, and stm32dvfs_model_run() with it.
+ * Host, emulator builds without a board, and the QEMU platform copy with memcpy.
  */
 #include <stdint.h>
 #include <string.h>
@@ -12,63 +15,64 @@
 #include "stm32dvfs_runtime.h"
 #include "stm32dvfs_status.h"
 
-#if defined(STM32DVFS_DMA2_STREAM0)
+static int dma_status = STM32DVFS_OK;
 
-#define DMA2_BASE 0x40026400u
-#define RCC_AHB1ENR (*(volatile uint32_t*)0x40023830u) /* RM0385 RCC_AHB1ENR, DMA2EN bit 22 */
-#define DMA2_LISR (*(volatile uint32_t*)(DMA2_BASE + 0x00u))
-#define DMA2_LIFCR (*(volatile uint32_t*)(DMA2_BASE + 0x08u))
-#define DMA2_S0CR (*(volatile uint32_t*)(DMA2_BASE + 0x10u))
-#define DMA2_S0NDTR (*(volatile uint32_t*)(DMA2_BASE + 0x14u))
-#define DMA2_S0PAR (*(volatile uint32_t*)(DMA2_BASE + 0x18u))
-#define DMA2_S0M0AR (*(volatile uint32_t*)(DMA2_BASE + 0x1Cu))
-#define DMA2_S0FCR (*(volatile uint32_t*)(DMA2_BASE + 0x24u))
+int stm32dvfs_dma_take_status(void)
+{
+  const int status = dma_status;
+  dma_status = STM32DVFS_OK;
+  return status;
+}
 
-#define DMA_SxCR_EN (1u << 0)
-#define DMA_SxCR_DIR_M2M (2u << 6)
-#define DMA_SxCR_PINC (1u << 9)
-#define DMA_SxCR_MINC (1u << 10)
-#define DMA_SxFCR_DMDIS (1u << 2)
-#define DMA_SxFCR_FTH_FULL (3u << 0)
-#define DMA_LISR_S0_ERRORS ((1u << 0) | (1u << 2) | (1u << 3)) /* FEIF0, DMEIF0, TEIF0 */
-#define DMA_LISR_TCIF0 (1u << 5)
-#define DMA_LIFCR_S0_ALL 0x3Du
-#define DMA_MAX_ITEMS 65535u
-#define DMA_TIMEOUT_POLLS 1000000u
+#if defined(STM32DVFS_PLATFORM_BOARD)
+
+#include "stm32dvfs_dma_family.h"
+
+/** Polls of the transfer's flags before it counts as failed (a 64 KiB transfer at one byte per
+ *  bus cycle is far shorter). */
+#define STM32DVFS_DMA_TIMEOUT 1000000u
+
+/* One transfer: started by the family's driver, waited for on the channel's flags, then the
+ * channel disabled (the L4+ keeps EN set after a transfer) and its flags cleared. */
+static int transfer(uint8_t* dst, const uint8_t* src, uint32_t items, uint32_t item_bytes)
+{
+  const stm32dvfs_dma_channel_regs* r = &stm32dvfs_dma_family;
+  int status = stm32dvfs_dma_family_start(dst, src, items, item_bytes);
+  for (uint32_t polls = 0; status == STM32DVFS_OK; ++polls) {
+    const uint32_t flags = *r->flags;
+    if ((flags & r->errors) != 0u || polls == STM32DVFS_DMA_TIMEOUT) {
+      status = STM32DVFS_ERROR_DMA;
+    } else if ((flags & r->done) != 0u) {
+      break;
+    }
+  }
+  *r->control &= ~1u;
+  *r->clear = r->clear_all;
+  return status;
+}
 
 int stm32dvfs_dma_copy(void* dst, const void* src, uint32_t bytes)
 {
-  RCC_AHB1ENR |= 1u << 22;
   uint8_t* d = (uint8_t*)dst;
   const uint8_t* s = (const uint8_t*)src;
-  while (bytes > 0u) {
-    const uint32_t items = bytes > DMA_MAX_ITEMS ? DMA_MAX_ITEMS : bytes;
-    DMA2_S0CR &= ~DMA_SxCR_EN;
-    while ((DMA2_S0CR & DMA_SxCR_EN) != 0u) {
+  const uint32_t item_bytes = (((uintptr_t)d | (uintptr_t)s) & 3u) == 0u ? 4u : 1u;
+  uint32_t items = bytes / item_bytes;
+  int status = STM32DVFS_OK;
+  while (items > 0u && status == STM32DVFS_OK) {
+    const uint32_t n = items > STM32DVFS_DMA_MAX_ITEMS ? STM32DVFS_DMA_MAX_ITEMS : items;
+    status = transfer(d, s, n, item_bytes);
+    if (status == STM32DVFS_OK) {
+      d += n * item_bytes;
+      s += n * item_bytes;
+      bytes -= n * item_bytes;
+      items -= n;
     }
-    DMA2_LIFCR = DMA_LIFCR_S0_ALL;
-    DMA2_S0PAR = (uint32_t)(uintptr_t)s; /* memory-to-memory: the source goes in PAR */
-    DMA2_S0M0AR = (uint32_t)(uintptr_t)d;
-    DMA2_S0NDTR = items;
-    DMA2_S0FCR = DMA_SxFCR_DMDIS | DMA_SxFCR_FTH_FULL;
-    DMA2_S0CR = DMA_SxCR_DIR_M2M | DMA_SxCR_PINC | DMA_SxCR_MINC | DMA_SxCR_EN; /* byte-wide items */
-    uint32_t polls = 0u;
-    while ((DMA2_LISR & (DMA_LISR_TCIF0 | DMA_LISR_S0_ERRORS)) == 0u) {
-      if (++polls == DMA_TIMEOUT_POLLS) {
-        DMA2_S0CR &= ~DMA_SxCR_EN;
-        return 3;
-      }
-    }
-    if ((DMA2_LISR & DMA_LISR_S0_ERRORS) != 0u) {
-      DMA2_LIFCR = DMA_LIFCR_S0_ALL;
-      return 3;
-    }
-    DMA2_LIFCR = DMA_LIFCR_S0_ALL;
-    d += items;
-    s += items;
-    bytes -= items;
   }
-  return STM32DVFS_OK;
+  memcpy(d, s, bytes); /* the tail short of a word, or what a failed transfer left */
+  if (status != STM32DVFS_OK && dma_status == STM32DVFS_OK) {
+    dma_status = status;
+  }
+  return status;
 }
 
 #else

@@ -248,13 +248,16 @@ def _granularity_sweep(mod, params, inputs, exact: bool):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["kws_dscnn", "ic_resnet8", "mcunet_ir", "vww_mobilenet"])
-def test_bundled_float_models_every_granularity(name):
+@pytest.mark.parametrize("int8", [False, True], ids=["float", "int8"])
+def test_bundled_models_every_granularity(name, int8):
+    """Every granularity offered, CPU and DMA access: the outputs of the plain kernels (int8:
+    bit-exact; float: within rounding)."""
     from tvm_stm32dvfs.models.zoo import ZOO
 
-    mod, params = tvm_stm32dvfs.from_onnx(ZOO[name].path)
+    mod, params = tvm_stm32dvfs.from_onnx(ZOO[name].int8_path if int8 else ZOO[name].path)
     shape = [int(d) for d in mod["main"].params[0].ty.shape.values]
     inputs = [np.random.default_rng(s).standard_normal(shape).astype(np.float32) for s in range(2)]
-    _granularity_sweep(mod, params, inputs, exact=False)
+    _granularity_sweep(mod, params, inputs, exact=int8)
 
 
 @pytest.fixture(scope="module")
@@ -286,12 +289,7 @@ def test_float_tiles_exact_sizes_and_outputs(small_float_cnn):
             np.testing.assert_allclose(compiled.run_host(x, sanitize=True), ref, rtol=0, atol=1e-5)
 
 
-def test_dma_access_copies_the_weight_slice_in_one_transfer(small_int8_cnn, tool, tmp_path):
-    import subprocess
-
-    from tvm_stm32dvfs.sim.emulator import CFLAGS as ARM_CFLAGS
-    from tvm_stm32dvfs.vocabulary import CORE_FLAGS
-
+def test_dma_access_copies_the_weight_slice_in_one_transfer(small_int8_cnn):
     compiled = tvm_stm32dvfs.build(small_int8_cnn, granularity=dae.Granularity(1, 2, dma=True))
     text = compiled.sources.files["kernels.c"]
     assert text.count("stm32dvfs_dma_copy(") == 4
@@ -303,26 +301,10 @@ def test_dma_access_copies_the_weight_slice_in_one_transfer(small_int8_cnn, tool
             # then the widening of the staged copy, not of the weights in flash
             assert lines[i + 1].startswith("(void)stm32dvfs_") and "_tile_weights_s16(" in lines[i + 1]
             assert "&tile[" in lines[i + 1]
-    # the emulator runs the portable copy and agrees with the host
+    # without a board the emulator runs the portable copy and agrees with the host (the board
+    # drivers against the DMA controller model: tests/sim/test_dma.py)
     x = np.random.default_rng(1).standard_normal(SHAPE).astype(np.float32)
     np.testing.assert_array_equal(tvm_stm32dvfs.emulate(compiled, x).outputs, compiled.run_host(x))
-    # the DMA2 register driver of the board build compiles warning-free for Cortex-M7
-    compiled.export_c(tmp_path)
-    subprocess.run([tool("arm-none-eabi-gcc"), *CORE_FLAGS["cortex-m7"], *ARM_CFLAGS, "-DSTM32DVFS_DMA2_STREAM0",
-                    "-I", str(tmp_path), "-c", str(tmp_path / "stm32dvfs_dma.c"), "-o", str(tmp_path / "dma.o")],
-                   check=True)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["kws_dscnn", "ic_resnet8", "mcunet_ir", "vww_mobilenet"])
-def test_bundled_int8_models_every_granularity_bit_exact(name):
-    """Every granularity offered, CPU and DMA access: identical to the plain int8 kernels."""
-    from tvm_stm32dvfs.models.zoo import ZOO
-
-    mod, params = tvm_stm32dvfs.from_onnx(ZOO[name].int8_path)
-    shape = [int(d) for d in mod["main"].params[0].ty.shape.values]
-    inputs = [np.random.default_rng(s).standard_normal(shape).astype(np.float32) for s in range(2)]
-    _granularity_sweep(mod, params, inputs, exact=True)
 
 
 def test_float_dense_tiles_exact_sizes_and_outputs():

@@ -38,21 +38,10 @@ class Board:
     data: BoardData
 
     # ------------------------------------------------------------------ facts
-    @property
-    def name(self) -> str:
-        return self.data.name
-
-    @property
-    def mcu(self) -> str:
-        return self.data.mcu
-
-    @property
-    def core(self) -> str:
-        return self.data.core
-
-    @property
-    def vdd(self) -> float:
-        return self.data.vdd
+    name = property(lambda self: self.data.name, doc="The board's name, e.g. ``stm32f746g-disco``.")
+    mcu = property(lambda self: self.data.mcu, doc="The part number.")
+    core = property(lambda self: self.data.core, doc="``cortex-m4`` or ``cortex-m7``.")
+    vdd = property(lambda self: self.data.vdd, doc="The supply voltage the power figures are for (V).")
 
     @property
     def regions(self) -> dict[str, Region]:

@@ -162,3 +162,27 @@ def dvfs_states(board: BoardData) -> list[ClockState]:
                         pll_m=int(table.m[i]), pll_n=int(table.n[i]), pll_p=int(table.p[i]),
                         oscillator_hz=float(table.oscillator_hz[i])))
     return sorted((state for _, state in best.values()), key=lambda s: s.hz)
+
+
+# ----------------------------------------------------------------------------- the runtime's view
+#: stm32dvfs_clock_source of runtime/include/stm32dvfs_plan.h
+_C_SOURCES = {"HSI": 0, "HSE": 1, "MSI": 2, "PLL": 3}
+#: the voltage-scale register field value of each scale name (F4/F7 PWR_CR(1).VOS, H7
+#: PWR_D3CR.VOS, L4 PWR_CR1.VOS); over-drive/boost is the separate ``overdrive`` flag
+_VOS_CODES = {"S3": 1, "S2": 2, "S1": 3, "VOS3": 1, "VOS2": 2, "VOS1": 3, "VOS0": 3, "R1": 1, "R2": 2}
+
+
+def vos_code(scale_name: str) -> int:
+    base = scale_name[:-2] if scale_name.endswith("OD") else scale_name
+    base = base[:-1] if base.startswith("R") and base.endswith("B") else base
+    return _VOS_CODES[base]
+
+
+def c_initializer(s: ClockState) -> str:
+    """``s`` as the C initializer of a ``stm32dvfs_clock_state`` (runtime/include/stm32dvfs_plan.h),
+    what the board's clock driver reads: the plan table (codegen) and the switch probe (sim)."""
+    fields = (f"{int(round(s.hz))}u", _C_SOURCES[s.source], _C_SOURCES.get(s.pll_source or "HSI", 0),
+              f"{s.pll_m or 0}u", f"{s.pll_n or 0}u", f"{s.pll_p or 0}u", f"{s.ahb_prescaler}u",
+              f"{vos_code(s.scale)}u", f"{int(bool(s.overdrive))}u", f"{s.wait_states}u",
+              f"{int(round(s.oscillator_hz))}u")
+    return "{ " + ", ".join(str(f) for f in fields) + " }"

@@ -8,28 +8,9 @@ import numpy as np
 
 from .._version import __version__
 from ..lower import LoweredModel, scratch_key
-from ..csources import CSources
-from ..resources import data_dir, templates
+from ..csources import CSources, runtime_files
+from ..resources import templates
 from .tir_to_c import CFunction, c_type, emit_function, helper_definitions
-
-#: Headers the model sources include from the runtime folder.
-RUNTIME_HEADERS = ("stm32dvfs_status.h", "stm32dvfs_qnn.h", "stm32dvfs_nn.h", "stm32dvfs_nn_support.h",
-                   "stm32dvfs_nn_tiles.h", "stm32dvfs_runtime.h",
-                   "stm32dvfs_plan.h", "stm32dvfs_clock_regs.h", "stm32dvfs_clock_family.h")
-#: Runtime sources compiled with every model (phase hooks, the plan handler).
-RUNTIME_SOURCES = ("stm32dvfs_runtime.c", "stm32dvfs_dma.c", "stm32dvfs_plan.c", "stm32dvfs_nn_conv2d.c",
-                   "stm32dvfs_nn_depthwise.c", "stm32dvfs_nn_dense.c", "stm32dvfs_nn_quantize.c", "stm32dvfs_clock.c", "stm32dvfs_clock_f4f7.c",
-                   "stm32dvfs_clock_h7.c", "stm32dvfs_clock_l4.c")
-_CLOCK_SOURCES = {"HSI": 0, "HSE": 1, "MSI": 2, "PLL": 3}
-#: the voltage-scale register field value of each scale name (F4/F7 PWR_CR(1).VOS, H7
-#: PWR_D3CR.VOS, L4 PWR_CR1.VOS); over-drive/boost is the separate ``overdrive`` flag
-VOS_CODES = {"S3": 1, "S2": 2, "S1": 3, "VOS3": 1, "VOS2": 2, "VOS1": 3, "VOS0": 3, "R1": 1, "R2": 2}
-
-
-def vos_code(scale_name: str) -> int:
-    base = scale_name[:-2] if scale_name.endswith("OD") else scale_name
-    base = base[:-1] if base.startswith("R") and base.endswith("B") else base
-    return VOS_CODES[base]
 
 
 def _format_values(arr: np.ndarray) -> str:
@@ -110,6 +91,7 @@ def _plan_context(lowered: LoweredModel, board: str, initial_state: str | None, 
         missing = [layer.name for layer in layers if layer.access_state is None]
         raise AssertionError(f"layers without a DVFS plan: {', '.join(missing[:5])}")
     from ..boards import load
+    from ..boards.clocktree import c_initializer
 
     spec = load(board)
     ids = [initial_state] if initial_state is not None else []
@@ -121,13 +103,7 @@ def _plan_context(lowered: LoweredModel, board: str, initial_state: str | None, 
     states = []
     for state_id in order:
         s = spec.state(state_id)
-        states.append({
-            "id": s.id, "hz": int(round(s.hz)), "source": _CLOCK_SOURCES[s.source],
-            "pll_source": _CLOCK_SOURCES.get(s.pll_source or "HSI", 0), "pll_m": s.pll_m or 0, "pll_n": s.pll_n or 0,
-            "pll_p": s.pll_p or 0, "ahb": s.ahb_prescaler, "scale": vos_code(s.scale),
-            "overdrive": int(bool(s.overdrive)), "wait_states": s.wait_states,
-            "oscillator_hz": int(round(s.oscillator_hz)),
-        })
+        states.append({"id": s.id, "c": c_initializer(s)})
     index = {state_id: i for i, state_id in enumerate(order)}
     return {
         "states": states,
@@ -225,9 +201,4 @@ def emit_sources(lowered: LoweredModel, model_name: str = "model", board: str = 
         ctx.update(plan)
         outs.append("plan.c")
     files = {out: env.get_template(f"{out}.j2").render(**ctx) for out in outs}
-    runtime_include = data_dir("runtime") / "include"
-    for header in RUNTIME_HEADERS:
-        files[header] = (runtime_include / header).read_text()
-    for source in RUNTIME_SOURCES:
-        files[source] = (data_dir("runtime") / "src" / source).read_text()
-    return CSources(files)
+    return CSources({**files, **runtime_files()})

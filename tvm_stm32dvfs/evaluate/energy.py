@@ -38,8 +38,8 @@ import numpy as np
 
 from ..boards import Board
 from ..files import write_text_atomically
-from ..optimize import DvfsPlan, solve
-from ..optimize.from_profile import plan_problem
+from ..optimize import DvfsPlan, Solution, solve
+from ..optimize.from_profile import plan_problem, switch_cost
 from ..optimize.plan import DEFAULT_METHOD, minimum_latency_ms
 from ..optimize.problem import Candidate, PlanProblem, evaluate
 from ..profile import Profile
@@ -61,8 +61,7 @@ POLICY_LABELS = {
 # ----------------------------------------------------------------------------- policies
 def _plan_of(problem: PlanProblem, choice: Sequence[Candidate], solver: str) -> DvfsPlan:
     latency, energy, mode = evaluate(problem, choice)
-    return DvfsPlan(tuple(choice), latency / 1000, energy, False, solver, 0.0, mode, problem.budget_us / 1000,
-                    problem.period / 1000, problem.initial_state)
+    return DvfsPlan.from_solution(problem, Solution(tuple(choice), latency, energy, mode, False, solver, 0.0))
 
 
 def _fixed(problem: PlanProblem, choice: Sequence[Candidate], starts: Sequence, solver: str) -> DvfsPlan | None:
@@ -140,7 +139,8 @@ def policy_plans(problem: PlanProblem, board: Board, method: str = DEFAULT_METHO
                                    plans["dae_race"]])
     for name in ("layer_dvfs", "dae_dvfs"):
         if plans[name] is not None and plans[name].solver != name:
-            plans[name] = replace(plans[name], solver=f"{name} (= {plans[name].solver}'s plan)")
+            solution = replace(plans[name].solution, solver=f"{name} (= {plans[name].solver}'s plan)")
+            plans[name] = replace(plans[name], solution=solution)
     return plans
 
 
@@ -269,9 +269,11 @@ def emulated_cost(problem: PlanProblem, board: Board, plan: DvfsPlan, run, cycle
         cycles = cycle_model.cycles(classes, reads, state.wait_states)
         spans.append(PhaseSpan(layer, phase, state.id, state.mhz, cycles / state.mhz, board.energy_uj(state, cycles)))
     latency_us = sum(s.time_us for s in spans) + switch_us
-    back = board.transition(current, initial)
-    energy = sum(s.energy_uj for s in spans) + switch_uj + back.energy_uj
-    slack = problem.period - latency_us - back.time_us
+    # the switch back to the period's start state runs after the inference, outside the emulated
+    # call: its driver cycles are the profile's measurement
+    back_us, back_uj = switch_cost(profile, board, current, initial)
+    energy = sum(s.energy_uj for s in spans) + switch_uj + back_uj
+    slack = problem.period - latency_us - back_us
     energy += _idle_energy(problem, plan, slack)
     return EmulatedCost(latency_us / 1000, energy, switches, switch_us, plan.idle_mode, tuple(spans), run.clock_status)
 
@@ -465,9 +467,9 @@ class _PlanRunner:
                               key=lambda s: board.state(s).hz))
         latency = cost.latency_ms if cost else plan.predicted_latency_ms
         energy = cost.energy_uj if cost else plan.predicted_energy_uj
-        back = board.transition(board.state(plan.choices[-1].last_state), board.state(plan.initial_state))
+        back_us, _ = problem.transition(plan.choices[-1].last_state, plan.initial_state)
         meets = (latency <= budget * (1 + 1e-9) and math.isfinite(energy)
-                 and latency + back.time_us / 1000 <= plan.period_ms * (1 + 1e-9))
+                 and latency + back_us / 1000 <= plan.period_ms * (1 + 1e-9))
         return PolicyResult(name, board.name, policy, budget, plan.period_ms, True, "",
                             plan.predicted_latency_ms, plan.predicted_energy_uj, latency, energy, meets,
                             plan.idle_mode, plan.initial_state, states, cost.switches if cost else None,

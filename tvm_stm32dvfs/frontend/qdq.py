@@ -525,9 +525,8 @@ class QdqImporter:
         fast = fast_requant_exact(mult, shift, zo, accumulator_bounds(w, bias, x.zero_point))
         expr = self.emit_te(
             kernels.conv2d_nchw, x.expr, relax.const(w), relax.const(bias), relax.const(mult), relax.const(shift),
-            x_zero_point=x.zero_point, out_zero_point=zo, lo=lo, hi=hi, strides=strides,
+            x_zero_point=x.zero_point, out=kernels.OutputRequant(zo, lo, hi, fast), strides=strides,
             pads=[pads[0], pads[1], pads[2], pads[3]], dilations=dilations, groups=int(a.get("group", 1)),
-            requant_fast=fast,
         )
         return Tensor(expr, "int8", so, zo)
 
@@ -563,8 +562,7 @@ class QdqImporter:
         mult, shift = quantize_multipliers(x.scale * sw / so)
         fast = fast_requant_exact(mult, shift, zo, accumulator_bounds(w_nk, bias, x.zero_point))
         expr = self.emit_te(kernels.dense, x.expr, relax.const(w_nk), relax.const(bias), relax.const(mult),
-                            relax.const(shift), x_zero_point=x.zero_point, out_zero_point=zo, lo=lo, hi=hi,
-                            requant_fast=fast)
+                            relax.const(shift), x_zero_point=x.zero_point, out=kernels.OutputRequant(zo, lo, hi, fast))
         return Tensor(expr, "int8", so, zo)
 
     def chain_add(self, node, so, zo, lo, hi) -> Tensor:

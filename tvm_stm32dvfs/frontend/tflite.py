@@ -333,9 +333,8 @@ class TfliteImporter:
         mult, shift = self._multipliers(sx, sw, sy, channels)
         lo, hi = self.activation_range(opts.FusedActivationFunction(), sy, zy, where)
         expr = self.emit_te(kernels.conv2d_nchw, x.expr, relax.const(w_oihw), relax.const(bias), relax.const(mult),
-                            relax.const(shift), x_zero_point=zx, out_zero_point=zy, lo=lo, hi=hi, strides=strides,
-                            pads=pads, dilations=dilations, groups=channels if depthwise else 1,
-                            rounding=RULE_DOUBLE)
+                            relax.const(shift), x_zero_point=zx, out=kernels.OutputRequant(zy, lo, hi, rounding=RULE_DOUBLE),
+                            strides=strides, pads=pads, dilations=dilations, groups=channels if depthwise else 1)
         return Value(expr, out_shape, sy, zy)
 
     def op_conv_2d(self, op, where: str) -> Value:
@@ -360,8 +359,8 @@ class TfliteImporter:
         lo, hi = self.activation_range(opts.FusedActivationFunction(), sy, zy, where)
         fast = fast_half_up_valid(mult, shift, zy, accumulator_bounds(w, bias, x.zero_point))
         expr = self.emit_te(kernels.dense, flat, relax.const(np.ascontiguousarray(w)), relax.const(bias),
-                            relax.const(mult), relax.const(shift), x_zero_point=x.zero_point, out_zero_point=zy,
-                            lo=lo, hi=hi, requant_fast=fast, rounding=RULE_HALF_UP)
+                            relax.const(mult), relax.const(shift), x_zero_point=x.zero_point,
+                            out=kernels.OutputRequant(zy, lo, hi, fast, RULE_HALF_UP))
         if len(out_shape) != 2:
             expr = self.bb.emit(relax.op.reshape(expr, list(out_shape)))
         return Value(expr, out_shape, sy, zy)

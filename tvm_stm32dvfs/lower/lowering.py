@@ -30,43 +30,38 @@ from .micro_kernels import SCRATCH, DescribeMicroKernels, UseMicroKernels
 #: Kernel scratch up to this size stays on the kernel's stack; larger scratch lives in the arena.
 STACK_SCRATCH_LIMIT_BYTES = 64
 
-#: Relax -> fused PrimFuncs (the "zero" pipeline, without the MetaSchedule database step).
+#: The passes of lowering in order, each with the IR it runs on: Relax -> fused PrimFuncs (TVM's
+#: "zero" pipeline without the MetaSchedule database step), then scheduled TIR -> flat loops over
+#: 1-D buffers with 32-bit indices (the prefix of TVM's s_tir pipeline that does not target a
+#: device or the packed API).
+_PIPELINE = (
+    # BatchNormalization: into the preceding conv's weights where there is one, else into a
+    # multiply-add that fuses with its neighbours
+    ("relax", relax.transform.FoldBatchnormToConv2D), ("relax", relax.transform.DecomposeOpsForInference),
+    ("relax", relax.transform.FoldConstant), ("relax", relax.transform.LegalizeOps),
+    ("relax", relax.transform.AnnotateTIROpPattern), ("relax", relax.transform.FoldConstant),
+    ("relax", relax.transform.FuseOps), ("relax", relax.transform.FuseTIR),
+    ("relax", relax.transform.DeadCodeElimination),
+    # what the int8 kernel library can run, recorded before any schedule changes the blocks
+    ("relax", DescribeMicroKernels),
+    ("tir", s_tir.transform.CanonicalizeLoop), ("tir", s_tir.transform.LowerInitBlock),
+    ("tir", s_tir.transform.PlanAndUpdateBufferAllocationLocation), ("tir", s_tir.transform.ConvertBlocksToOpaque),
+    ("tir", s_tir.transform.CompactBufferAllocation), ("tir", s_tir.transform.LowerMatchBuffer),
+    ("tir", s_tir.transform.StmtSimplify), ("tir", s_tir.transform.LowerOpaqueBlock),
+    ("tir", tirx.transform.FlattenBuffer), ("tir", lambda: tirx.transform.NarrowDataType(32)),
+    ("tir", tirx.transform.StmtSimplify), ("tir", tirx.transform.RemoveNoOp),
+    ("tir", s_tir.transform.RewriteUnsafeSelect),
+)
+
+
 def relax_passes() -> list[tvm.transform.Pass]:
-    return [
-        # BatchNormalization: into the preceding conv's weights where there is one, else into
-        # a multiply-add that fuses with its neighbours
-        relax.transform.FoldBatchnormToConv2D(),
-        relax.transform.DecomposeOpsForInference(),
-        relax.transform.FoldConstant(),
-        relax.transform.LegalizeOps(),
-        relax.transform.AnnotateTIROpPattern(),
-        relax.transform.FoldConstant(),
-        relax.transform.FuseOps(),
-        relax.transform.FuseTIR(),
-        relax.transform.DeadCodeElimination(),
-        # what the int8 kernel library can run, recorded before any schedule changes the blocks
-        DescribeMicroKernels(),
-    ]
+    """Relax -> fused PrimFuncs."""
+    return [make() for ir, make in _PIPELINE if ir == "relax"]
 
 
-#: Scheduled TIR -> flat loops over 1-D buffers with 32-bit indices (the prefix of TVM's
-#: s_tir pipeline that does not target a device or the packed API).
 def tir_passes() -> list[tvm.transform.Pass]:
-    return [
-        s_tir.transform.CanonicalizeLoop(),
-        s_tir.transform.LowerInitBlock(),
-        s_tir.transform.PlanAndUpdateBufferAllocationLocation(),
-        s_tir.transform.ConvertBlocksToOpaque(),
-        s_tir.transform.CompactBufferAllocation(),
-        s_tir.transform.LowerMatchBuffer(),
-        s_tir.transform.StmtSimplify(),
-        s_tir.transform.LowerOpaqueBlock(),
-        tirx.transform.FlattenBuffer(),
-        tirx.transform.NarrowDataType(32),
-        tirx.transform.StmtSimplify(),
-        tirx.transform.RemoveNoOp(),
-        s_tir.transform.RewriteUnsafeSelect(),
-    ]
+    """Scheduled TIR -> flat loops over 1-D buffers."""
+    return [make() for ir, make in _PIPELINE if ir == "tir"]
 
 
 def dtype_bytes(dtype: str) -> int:
@@ -76,8 +71,16 @@ def dtype_bytes(dtype: str) -> int:
     return int(re.sub(r"\D", "", dtype)) // 8
 
 
+class _Sized:
+    """``nbytes`` of something with ``elems`` elements of ``dtype``."""
+
+    @property
+    def nbytes(self) -> int:
+        return self.elems * dtype_bytes(self.dtype)
+
+
 @dataclass(frozen=True)
-class TensorInfo:
+class TensorInfo(_Sized):
     """A tensor of the model. ``kind``: input, output, activation (arena) or constant (flash)."""
 
     name: str
@@ -89,22 +92,14 @@ class TensorInfo:
     def elems(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
 
-    @property
-    def nbytes(self) -> int:
-        return self.elems * dtype_bytes(self.dtype)
-
 
 @dataclass(frozen=True)
-class ScratchBuffer:
+class ScratchBuffer(_Sized):
     """Kernel-private scratch (e.g. a padded input copy) that the planner puts in the arena."""
 
     name: str
     dtype: str
     elems: int
-
-    @property
-    def nbytes(self) -> int:
-        return self.elems * dtype_bytes(self.dtype)
 
 
 @dataclass(frozen=True)
@@ -196,26 +191,31 @@ def _c_ident(name: str) -> str:
     return s if s and not s[0].isdigit() else "t_" + s
 
 
+def _statements(stmt, trips: int = 1):
+    """Every statement of a flattened kernel body in pre-order, with how many times it runs (the
+    product of the constant extents of the loops around it)."""
+    yield stmt, trips
+    t = type(stmt).__name__
+    if t == "SeqStmt":
+        for x in stmt.seq:
+            yield from _statements(x, trips)
+    elif t == "For":
+        yield from _statements(stmt.body, trips * int(stmt.extent.value) if hasattr(stmt.extent, "value") else trips)
+    elif t in ("While", "AttrStmt", "LetStmt"):
+        yield from _statements(stmt.body, trips)
+    elif t == "IfThenElse":
+        yield from _statements(stmt.then_case, trips)
+        if stmt.else_case is not None:
+            yield from _statements(stmt.else_case, trips)
+
+
 def _alias_roots(func: tirx.PrimFunc) -> dict[int, int]:
     """Buffer var -> the var whose data it views (DeclBuffer chains), by object hash."""
     roots: dict[int, int] = {}
-
-    def visit(s):
-        t = type(s).__name__
-        if t == "SeqStmt":
-            for x in s.seq:
-                visit(x)
-        elif t == "DeclBuffer":
+    for s, _ in _statements(func.body):
+        if type(s).__name__ == "DeclBuffer":
             parent = s.data.args[0].__hash__()
             roots[s.buffer.__hash__()] = roots.get(parent, parent)
-        elif t in ("For", "While", "AttrStmt", "LetStmt"):
-            visit(s.body)
-        elif t == "IfThenElse":
-            visit(s.then_case)
-            if s.else_case is not None:
-                visit(s.else_case)
-
-    visit(func.body)
     return roots
 
 
@@ -241,27 +241,14 @@ def count_macs(func: tirx.PrimFunc) -> int:
                 return True
         return False
 
-    total = 0
+    return sum(trips for s, trips in _statements(func.body) if type(s).__name__ == "BufferStore" and is_mac(s))
 
-    def visit(s, trips: int):
-        nonlocal total
-        t = type(s).__name__
-        if t == "SeqStmt":
-            for x in s.seq:
-                visit(x, trips)
-        elif t == "For":
-            visit(s.body, trips * int(s.extent.value) if hasattr(s.extent, "value") else trips)
-        elif t in ("While", "AttrStmt", "LetStmt"):
-            visit(s.body, trips)
-        elif t == "IfThenElse":
-            visit(s.then_case, trips)
-            if s.else_case is not None:
-                visit(s.else_case, trips)
-        elif t == "BufferStore" and is_mac(s):
-            total += trips
 
-    visit(func.body, 1)
-    return total
+def _elems(buffer) -> int:
+    elems = 1
+    for d in buffer.ty.shape:
+        elems *= int(d.value if hasattr(d, "value") else d)
+    return elems
 
 
 def in_arena(alloc) -> bool:
@@ -270,11 +257,7 @@ def in_arena(alloc) -> bool:
     other buffers when they are bigger than :data:`STACK_SCRATCH_LIMIT_BYTES`."""
     if alloc.annotations is not None and SCRATCH in alloc.annotations:
         return True
-    dtype = str(alloc.buffer.ty.dtype)
-    elems = 1
-    for d in alloc.buffer.ty.shape:
-        elems *= int(d.value if hasattr(d, "value") else d)
-    return elems * dtype_bytes(dtype) > STACK_SCRATCH_LIMIT_BYTES
+    return _elems(alloc.buffer) * dtype_bytes(str(alloc.buffer.ty.dtype)) > STACK_SCRATCH_LIMIT_BYTES
 
 
 def arena_scratch(func: tirx.PrimFunc) -> tuple[ScratchBuffer, ...]:
@@ -282,29 +265,8 @@ def arena_scratch(func: tirx.PrimFunc) -> tuple[ScratchBuffer, ...]:
 
     The C emitter turns exactly these (same order, same names) into pointer parameters.
     """
-    found: list[ScratchBuffer] = []
-
-    def visit(s):
-        t = type(s).__name__
-        if t == "SeqStmt":
-            for x in s.seq:
-                visit(x)
-        elif t == "AllocBuffer":
-            if in_arena(s):
-                dtype = str(s.buffer.ty.dtype)
-                elems = 1
-                for d in s.buffer.ty.shape:
-                    elems *= int(d.value if hasattr(d, "value") else d)
-                found.append(ScratchBuffer(s.buffer.name, dtype, elems))
-        elif t in ("For", "While", "AttrStmt", "LetStmt"):
-            visit(s.body)
-        elif t == "IfThenElse":
-            visit(s.then_case)
-            if s.else_case is not None:
-                visit(s.else_case)
-
-    visit(func.body)
-    return tuple(found)
+    return tuple(ScratchBuffer(s.buffer.name, str(s.buffer.ty.dtype), _elems(s.buffer))
+                 for s, _ in _statements(func.body) if type(s).__name__ == "AllocBuffer" and in_arena(s))
 
 
 def _scheduled(func: tirx.PrimFunc) -> tirx.PrimFunc:

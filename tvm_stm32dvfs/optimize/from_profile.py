@@ -31,6 +31,16 @@ class LayerChoice:
     execute_state: str
 
 
+def switch_cost(profile: Profile, board: Board, a, b) -> tuple[float, float]:
+    """(us, uJ) of switching ``a`` -> ``b``: what the hardware needs (the board's transition
+    model) plus the clock driver's own cycles (the profile's measurement), charged at the slower
+    of the two clocks, an upper bound on where the driver runs (from ``a``, HSI and ``b``)."""
+    t = board.transition(a, b)
+    slower = a if a.hz <= b.hz else b
+    cycles = profile.driver_cycles(a.id, b.id)
+    return t.time_us + cycles / slower.mhz, t.energy_uj + board.energy_uj(slower, cycles)
+
+
 def plan_problem(profile: Profile, board: Board, budget_ms: float, period_ms: float | None = None) -> PlanProblem:
     """The problem of one inference of ``profile``'s model within ``budget_ms``, repeated every
     ``period_ms`` (default: the budget), idling between inferences as cheaply as the board allows."""
@@ -51,8 +61,7 @@ def plan_problem(profile: Profile, board: Board, budget_ms: float, period_ms: fl
     for a in clock:
         for b in clock:
             if a != b:
-                t = board.transition(clock[a], clock[b])
-                transitions[(a, b)] = (t.time_us, t.energy_uj)
+                transitions[(a, b)] = switch_cost(profile, board, clock[a], clock[b])
 
     layers = []
     for layer in sorted({r.layer for r in profile.rows}):

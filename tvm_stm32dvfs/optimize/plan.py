@@ -23,23 +23,25 @@ METHODS = ("z3", "exact", "dp", "greedy")
 
 @dataclass(frozen=True)
 class DvfsPlan:
-    """Per layer the chosen candidate, with the plan's predicted figures."""
+    """Per layer the chosen candidate, with the plan's predicted figures: what a solver found
+    (``solution``) at the problem's budget and period, from its initial state."""
 
-    choices: tuple[Candidate, ...]
-    predicted_latency_ms: float
-    predicted_energy_uj: float
-    optimal: bool
-    solver: str
-    solve_s: float
-    idle_mode: str
+    solution: Solution
     budget_ms: float
     period_ms: float
     initial_state: object = None  # the state the period starts and idles in
 
+    choices = property(lambda self: self.solution.choice, doc="The candidate of every layer.")
+    predicted_latency_ms = property(lambda self: self.solution.latency_us / 1000)
+    predicted_energy_uj = property(lambda self: self.solution.energy_uj, doc="One period's energy, predicted.")
+    idle_mode = property(lambda self: self.solution.idle_mode, doc="How the rest of the period is spent.")
+    optimal = property(lambda self: self.solution.optimal, doc="Proven optimal by its solver.")
+    solver = property(lambda self: self.solution.solver)
+    solve_s = property(lambda self: self.solution.solve_s)
+
     @classmethod
     def from_solution(cls, problem: PlanProblem, s: Solution) -> "DvfsPlan":
-        return cls(s.choice, s.latency_us / 1000, s.energy_uj, s.optimal, s.solver, s.solve_s, s.idle_mode,
-                   problem.budget_us / 1000, problem.period / 1000, problem.initial_state)
+        return cls(s, problem.budget_us / 1000, problem.period / 1000, problem.initial_state)
 
 
 def _min_latency(problem: PlanProblem) -> float:

@@ -90,6 +90,10 @@ class _RegisterModel:
         return None
 
     # common parts
+    def tracks(self, address: int) -> bool:
+        """Whether the model keeps ``address`` (the rest of its pages is plain memory)."""
+        return address in self.regs
+
     def write(self, address: int, value: int) -> None:
         if address not in self.regs:
             return

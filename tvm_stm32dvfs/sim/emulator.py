@@ -32,7 +32,7 @@ from ..boards.board import MemoryMap
 from ..csources import CSources
 from ..errors import Stm32DvfsError, ToolchainError
 from ..resources import data_dir
-from ..vocabulary import ACCESS, CFLAGS, CORE_FLAGS, EXECUTE, PHASE_OF_ID, PLAIN, STACK_BYTES
+from ..vocabulary import ACCESS, CFLAGS, CORE_FLAGS, EXECUTE, PHASE_OF_ID, PLAIN, STACK_BYTES, Granularity
 
 
 #: Instruction classes counted for the cycle model (sim/cycles.py).
@@ -79,6 +79,9 @@ class EmulatedRun:
     #: handler's status (0, or the first failed switch's error)
     clock_trace: tuple = ()
     clock_status: int = 0
+    #: bytes the DMA controller moved per layer (board builds of a model with DMA tiles, whose
+    #: runtime drives the board's DMA controller against the register model of :mod:`.dma`)
+    dma_bytes: dict[int, int] = field(default_factory=dict)
 
     def phase_counts(self, decoupled: set[int]) -> dict[tuple[int, str], tuple[dict[str, int], int]]:
         """Per (layer, phase): instruction classes and flash data reads (count_memory runs).
@@ -215,6 +218,7 @@ class Emulator:
                     self.symbols[sym.name] = sym["st_value"]
         self.cs = capstone.Cs(capstone.CS_ARCH_ARM, capstone.CS_MODE_THUMB | capstone.CS_MODE_MCLASS)
         self._block_sizes: dict[tuple[int, int], tuple[int, ...]] = {}
+        self.register_error: Stm32DvfsError | None = None  # a rule a register model saw broken
 
     def _set_cpu(self, core: str) -> None:
         import unicorn.arm_const as arm
@@ -251,51 +255,57 @@ class Emulator:
         try:
             uc.emu_start(self.symbol(function) | 1, self.EXIT_ADDRESS)
         finally:
-            self._raise_clock_error()  # a broken switching rule is the cause of what follows
+            self._raise_register_error()  # a broken clock or DMA rule is the cause of what follows
         return int(uc.reg_read(arm.UC_ARM_REG_R0))
 
     def track_clocks(self, model) -> None:
-        """Map the clock registers onto ``model`` (see :mod:`.clocks`) as MMIO: reads show its
-        status bits, writes go through its rule checker. (MMIO callbacks, not memory hooks that
-        rewrite the page on every read: with the flash read hooks of ``count_memory`` those
-        corrupted Unicorn's translated code.)"""
-        from .clocks import ClockRuleError
-
+        """Map the clock registers onto ``model`` (see :mod:`.clocks`): reads show its status
+        bits, writes go through its rule checker."""
         self.clocks = model
-        self.clock_error: ClockRuleError | None = None
-        other: dict[int, int] = {}  # registers of those pages the model does not track
-        self.unmodelled_registers = other
+        self.unmodelled_registers: dict[int, int] = {}  # registers of those pages the model does not track
+        self._map_registers(model, self.unmodelled_registers)
+
+    def track_dma(self, model) -> None:
+        """Map the DMA controller's registers onto ``model`` (see :mod:`.dma`): the firmware's
+        driver configures it, the model checks its rules and copies."""
+        self.dma = model
+        self._map_registers(model, {})
+
+    def _map_registers(self, model, other: dict[int, int]) -> None:
+        """``model``'s pages as MMIO: the registers it tracks go to it, the rest of the pages to
+        ``other``. A broken rule (a ``Stm32DvfsError`` of the model) stops the run; :meth:`call`
+        raises it. (MMIO callbacks, not memory hooks that rewrite the page on every read: with the
+        flash read hooks of ``count_memory`` those corrupted Unicorn's translated code.)"""
+
+        def current(address: int) -> int:
+            return int(model.read(address)) if model.tracks(address) else other.get(address, 0)
 
         def read(_uc, offset, size, page):
-            address = page + (offset & ~3)
-            value = int(model.read(address)) if address in model.regs else other.get(address, 0)
             shift = 8 * (offset & 3)
-            return (value >> shift) & ((1 << (8 * size)) - 1)
+            return (current(page + (offset & ~3)) >> shift) & ((1 << (8 * size)) - 1)
 
         def write(uc, offset, size, value, page):
             address = page + (offset & ~3)
             if size != 4:  # byte and half-word writes merge into the word
                 shift = 8 * (offset & 3)
                 mask = ((1 << (8 * size)) - 1) << shift
-                old = int(model.read(address)) if address in model.regs else other.get(address, 0)
-                value = (old & ~mask) | ((value << shift) & mask)
-            if address not in model.regs:
+                value = (current(address) & ~mask) | ((value << shift) & mask)
+            if not model.tracks(address):
                 other[address] = value
                 return
             try:
                 model.write(address, value)
-            except ClockRuleError as exc:
-                if self.clock_error is None:
-                    self.clock_error = exc
+            except Stm32DvfsError as exc:
+                if self.register_error is None:
+                    self.register_error = exc
                 uc.emu_stop()
 
         for page in model.pages:
             self.uc.mmio_map(page, 0x1000, read, page, write, page)
 
-    def _raise_clock_error(self) -> None:
-        error = getattr(self, "clock_error", None)
+    def _raise_register_error(self) -> None:
+        error, self.register_error = self.register_error, None
         if error is not None:
-            self.clock_error = None
             raise error
 
     def run_model(self, inputs: Sequence[np.ndarray], output_specs, count_memory: bool = False,
@@ -315,6 +325,8 @@ class Emulator:
             in_array, out_array, out_slots = self._place_io(scratch, inputs, output_specs)
             tracker = _PhaseTracker(getattr(self, "clocks", None))
             hooks = tracker.install(self, count_memory, regions)
+            if getattr(self, "dma", None) is not None:
+                self.dma.layer = lambda: tracker.key[0]
             uc.ctl_flush_tb()  # blocks translated without the hooks would not fire them
             try:
                 status = self.call("stm32dvfs_model_run", in_array, out_array)
@@ -448,17 +460,24 @@ def emulate(compiled, x, board=None, *, core: str | None = None, memory: MemoryM
     arrays = compiled._input_arrays(x)
     defines: list[str] = []
     keep: list[str] = []
+    if clocks is not None and "plan.c" not in compiled.sources.files:
+        raise Stm32DvfsError("emulate(clocks=...) needs a model built with a DVFS plan (build(latency_ms=...))")
+    # the board's runtime (its clock and DMA drivers) for a plan to follow or DMA tiles to copy
+    target = clocks if clocks is not None else (board if board is not None and uses_dma(compiled) else None)
+    if target is not None:
+        defines = ["STM32DVFS_PLATFORM_BOARD", f"STM32DVFS_FAMILY_{target.data.family}"]
     if clocks is not None:
-        if "plan.c" not in compiled.sources.files:
-            raise Stm32DvfsError("emulate(clocks=...) needs a model built with a DVFS plan (build(latency_ms=...))")
-        defines = ["STM32DVFS_PLATFORM_BOARD", f"STM32DVFS_FAMILY_{clocks.data.family}"]
         keep = ["stm32dvfs_plan_install", "stm32dvfs_model_plan", "stm32dvfs_plan_status"]
     elf = cross_compile(compiled.sources, core=core, memory=memory, defines=defines, keep=keep)
     emu = Emulator(elf, memory=memory, core=core)
-    if clocks is not None:
+    if target is not None:
         from .clocks import clock_model
+        from .dma import dma_model
 
-        emu.track_clocks(clock_model(clocks))
+        emu.track_clocks(clock_model(target))  # also where the DMA clock enable bits are
+        emu.track_dma(dma_model(target, (lambda a, n: bytes(emu.uc.mem_read(a, n)), emu.uc.mem_write),
+                                lambda a: emu.unmodelled_registers.get(a, 0)))
+    if clocks is not None:
         emu.call("stm32dvfs_plan_install", emu.symbol("stm32dvfs_model_plan"))
     outputs, classes, accesses, switches = emu.run_model(arrays, [(o.shape, o.dtype) for o in compiled.outputs],
                                                count_memory=count_memory, regions=regions)
@@ -472,7 +491,14 @@ def emulate(compiled, x, board=None, *, core: str | None = None, memory: MemoryM
         switches=switches,
         clock_trace=tuple(getattr(emu, "clock_trace", ())),
         clock_status=emu.call("stm32dvfs_plan_status") if clocks is not None else 0,
+        dma_bytes=dict(emu.dma.bytes_by_layer) if target is not None else {},
     )
+
+
+def uses_dma(compiled) -> bool:
+    """Whether a kernel of ``compiled`` copies by DMA (a tile granularity with ``dma``)."""
+    return any(kernel.decoupled and Granularity.parse(kernel.granularity).dma
+               for kernel in compiled.lowered.kernels.values())
 
 
 def memory_map(board) -> MemoryMap:

@@ -14,7 +14,7 @@ them through ``BlockBuilder.call_te``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from tvm import te, tirx
 
@@ -38,6 +38,37 @@ def requantize_s8(acc, multiplier, shift, zero_point: int, lo: int, hi: int, rul
 def divide_by_pot_s8(acc, bits: int, zero_point: int, lo: int, hi: int):
     """round(acc / 2^bits) (ties to even) + zero point, clamped: M = 2^30 with shift 1 - bits."""
     return requantize_s8(acc, _i32(1 << 30), _i32(1 - bits), zero_point, lo, hi)
+
+
+class OutputRequant(NamedTuple):
+    """The requantisation of an int32 accumulator (+ bias) to the int8 output, per output channel:
+    output zero point, clamp bounds [lo, hi] (fused ReLU/ReLU6), the rounding rule (RULE_EXACT, or
+    TFLite's RULE_DOUBLE / RULE_HALF_UP) and ``fast``: the caller proved the kernels' fast
+    requantisation exact for these constants
+    (:func:`~tvm_stm32dvfs.frontend.qnn.requant.fast_requant_exact`). The computation here is
+    always the model's rule; ``fast`` only tells the kernel library it may take the fast path.
+    A tuple, because ``BlockBuilder.emit_te`` passes tuples through (as plain tuples: the kernels
+    rebuild it)."""
+
+    zero_point: int
+    lo: int
+    hi: int
+    fast: bool = False
+    rounding: int = RULE_EXACT
+
+    def compute(self, acc: te.Tensor, bias: te.Tensor, multiplier: te.Tensor, shift: te.Tensor, *,
+                channel_axis: int, name: str) -> te.Tensor:
+        """``acc`` + bias requantised, bias and constants indexed by the output channel."""
+
+        def value(*i):
+            c = i[channel_axis]
+            return requantize_s8(acc(*i) + bias[c], multiplier[c], shift[c], self.zero_point, self.lo, self.hi,
+                                 self.rounding)
+
+        # the library call's requantisation (``stm32dvfs.requant``: zero point, clamp, fast, rounding)
+        attrs = {"stm32dvfs.requant": [int(self.zero_point), int(self.lo), int(self.hi), int(bool(self.fast)),
+                                       int(self.rounding)]}
+        return te.compute(acc.shape, value, name=name, attrs=attrs)
 
 
 def quantize(x: te.Tensor, scale: float, zero_point: int) -> te.Tensor:
@@ -64,34 +95,17 @@ def dequantize(q: te.Tensor, scale: float, zero_point: int) -> te.Tensor:
     )
 
 
-def conv2d_nchw(
-    x: te.Tensor,
-    w: te.Tensor,
-    bias: te.Tensor,
-    multiplier: te.Tensor,
-    shift: te.Tensor,
-    *,
-    x_zero_point: int,
-    out_zero_point: int,
-    lo: int,
-    hi: int,
-    strides: Sequence[int],
-    pads: Sequence[int],
-    dilations: Sequence[int],
-    groups: int,
-    requant_fast: bool = False,
-    rounding: int = RULE_EXACT,
-) -> te.Tensor:
+def conv2d_nchw(x: te.Tensor, w: te.Tensor, bias: te.Tensor, multiplier: te.Tensor, shift: te.Tensor, *,
+                x_zero_point: int, out: OutputRequant, strides: Sequence[int], pads: Sequence[int],
+                dilations: Sequence[int], groups: int) -> te.Tensor:
     """Int8 2-D convolution, NCHW activations, OIHW weights, per-output-channel requantisation.
 
     The input is widened to int16 with its zero point subtracted once (``pad_temp``), so the
     padding is exactly 0 and the MAC loop does no sign extension or offset arithmetic.
 
     The blocks carry what the micro-kernels need (``stm32dvfs.*`` attributes, read by
-    :class:`~tvm_stm32dvfs.transform.DescribeMicroKernels`): ``requant_fast`` states that the
-    caller proved the kernels' fast requantisation exact for these constants
-    (:func:`~tvm_stm32dvfs.frontend.qnn.requant.fast_requant_exact`); the computation here is always the
-    model's rule, ``rounding`` (RULE_EXACT, or TFLite's RULE_DOUBLE / RULE_HALF_UP).
+    :class:`~tvm_stm32dvfs.transform.DescribeMicroKernels`); ``out`` is the requantisation to
+    the output (see :class:`OutputRequant`).
     """
     n, c, h, wd = (int(d) for d in x.shape)
     o, cpg, kh, kw = (int(d) for d in w.shape)
@@ -138,35 +152,11 @@ def conv2d_nchw(
             "stm32dvfs.input_zero_point": int(x_zero_point),
         },
     )
-    return te.compute(
-        (n, o, oh, ow),
-        lambda nn, oo, yy, xx: requantize_s8(
-            acc[nn, oo, yy, xx] + bias[oo], multiplier[oo], shift[oo], out_zero_point, lo, hi, rounding
-        ),
-        name="conv2d_s8",
-        attrs=_requant_attrs(out_zero_point, lo, hi, requant_fast, rounding),
-    )
+    return OutputRequant(*out).compute(acc, bias, multiplier, shift, channel_axis=1, name="conv2d_s8")
 
 
-def _requant_attrs(zero_point: int, lo: int, hi: int, fast: bool, rounding: int = RULE_EXACT) -> dict:
-    """The library call's requantisation (``stm32dvfs_requant``: zero point, clamp, fast, rounding)."""
-    return {"stm32dvfs.requant": [int(zero_point), int(lo), int(hi), int(bool(fast)), int(rounding)]}
-
-
-def dense(
-    x: te.Tensor,
-    w: te.Tensor,
-    bias: te.Tensor,
-    multiplier: te.Tensor,
-    shift: te.Tensor,
-    *,
-    x_zero_point: int,
-    out_zero_point: int,
-    lo: int,
-    hi: int,
-    requant_fast: bool = False,
-    rounding: int = RULE_EXACT,
-) -> te.Tensor:
+def dense(x: te.Tensor, w: te.Tensor, bias: te.Tensor, multiplier: te.Tensor, shift: te.Tensor, *,
+          x_zero_point: int, out: OutputRequant) -> te.Tensor:
     """Int8 fully connected layer: x (M, K), w (N, K), per-output-channel requantisation.
 
     As in the convolution, the input is widened to int16 with its zero point subtracted once
@@ -183,12 +173,7 @@ def dense(
         name="dense_acc",
         attrs={"stm32dvfs.op": "dense", "stm32dvfs.input_zero_point": int(x_zero_point)},
     )
-    return te.compute(
-        (m, nout),
-        lambda i, j: requantize_s8(acc[i, j] + bias[j], multiplier[j], shift[j], out_zero_point, lo, hi, rounding),
-        name="dense_s8",
-        attrs=_requant_attrs(out_zero_point, lo, hi, requant_fast, rounding),
-    )
+    return OutputRequant(*out).compute(acc, bias, multiplier, shift, channel_axis=1, name="dense_s8")
 
 
 def _broadcast_index(t: te.Tensor, out_shape: Sequence[int], idx):
