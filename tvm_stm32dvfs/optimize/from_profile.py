@@ -35,6 +35,8 @@ def switch_cost(profile: Profile, board: Board, a, b) -> tuple[float, float]:
     """(us, uJ) of switching ``a`` -> ``b``: what the hardware needs (the board's transition
     model) plus the clock driver's own cycles (the profile's measurement), charged at the slower
     of the two clocks, an upper bound on where the driver runs (from ``a``, HSI and ``b``)."""
+    if a == b:
+        return 0.0, 0.0
     t = board.transition(a, b)
     slower = a if a.hz <= b.hz else b
     cycles = profile.driver_cycles(a.id, b.id)
