@@ -4,9 +4,9 @@
  *        transfer at a time, on one channel (stream) reserved for the runtime.
  *
  * stm32dvfs_dma_copy() (runtime/src/stm32dvfs_dma.c) splits a copy into transfers of at most
- * STM32DVFS_DMA_MAX_ITEMS items, starts each with the family's driver, waits for it on the
- * channel's flags (``stm32dvfs_dma_family``) with a bounded number of polls, and falls back to a
- * CPU copy when one fails. The controllers: runtime/src/stm32dvfs_dma_stream.c (the stream DMA of
+ * STM32DVFS_DMA_MAX_ITEMS items; for each it disables the channel (``stm32dvfs_dma_family``),
+ * has the family's driver program it, enables it, waits for it on the channel's flags with a
+ * bounded number of polls, and falls back to a CPU copy when one fails. The controllers: runtime/src/stm32dvfs_dma_stream.c (the stream DMA of
  * the F4/F7, DMA2, and of the H7, DMA1) and runtime/src/stm32dvfs_dma_channel.c (the channel DMA
  * of the L4+, DMA1 behind DMAMUX1). Board builds only.
  */
@@ -30,9 +30,9 @@ typedef struct {
 
 extern const stm32dvfs_dma_channel_regs stm32dvfs_dma_family;
 
-/** Configure the (disabled) channel for ``items`` items of ``item_bytes`` (1 or 4) bytes from
- *  ``src`` to ``dst`` and enable it. STM32DVFS_ERROR_DMA when the controller cannot reach an
- *  address or the channel does not disable. */
-int stm32dvfs_dma_family_start(void* dst, const void* src, uint32_t items, uint32_t item_bytes);
+/** Program the channel, which reads disabled, for ``items`` items of ``item_bytes`` (1 or 4)
+ *  bytes from ``src`` to ``dst`` (stm32dvfs_dma.c enables it). STM32DVFS_ERROR_DMA when the
+ *  controller cannot reach an address. */
+int stm32dvfs_dma_family_configure(void* dst, const void* src, uint32_t items, uint32_t item_bytes);
 
 #endif /* STM32DVFS_DMA_FAMILY_H */

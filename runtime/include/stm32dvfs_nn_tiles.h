@@ -39,6 +39,13 @@
   const stm32dvfs_conv2d_args a##_local = *(layer); \
   const stm32dvfs_conv2d_args* a = &a##_local
 
+/* ``a`` as above, its dims ``d`` and the tile layout ``l`` of a depthwise layer: what each phase of
+ * a depthwise tile starts from. */
+#define STM32DVFS_NN_DEPTHWISE_TILE(a, d, l, layer) \
+  STM32DVFS_NN_LOCAL_ARGS(a, layer);                \
+  const stm32dvfs_conv_dims* d = &a->dims;          \
+  const stm32dvfs_tile_layout l = stm32dvfs_depthwise_tile_layout(d, a->tile_rows, a->tile_channels, 0)
+
 /** Where a tile's buffers are in ``args->buffer`` (byte offsets) and how big they are. */
 typedef struct {
   int32_t depth;   /**< MACs per output */
@@ -50,6 +57,7 @@ typedef struct {
   int32_t weights; /**< widened weights */
   int32_t input;   /**< laid-out input */
   int32_t row;     /**< depthwise: bytes of one input row; dense: bytes of one input row */
+  int32_t in_rows; /**< depthwise: input rows a tile reads (0 otherwise) */
   int32_t staging; /**< raw weight slice brought in by DMA (when staged) */
   int32_t bytes;   /**< total */
 } stm32dvfs_tile_layout;
@@ -61,6 +69,7 @@ STM32DVFS_NN_INLINE stm32dvfs_tile_layout stm32dvfs_conv2d_tile_layout(const stm
                                                                   int32_t tile_channels, int32_t staged)
 {
   stm32dvfs_tile_layout l;
+  l.in_rows = 0;
   l.depth = d->in_channels * d->kernel_h * d->kernel_w;
   l.kpairs = (l.depth + 1) / 2;
   l.pixels = tile_rows * d->out_width;
@@ -93,6 +102,7 @@ STM32DVFS_NN_INLINE stm32dvfs_tile_layout stm32dvfs_depthwise_tile_layout(const 
   /* the columns as int16, rounded up to a whole number of 8-byte groups plus one (the SIMD loops
    * read four columns at a time, and one group ahead) */
   l.row = 8 * ((in_cols + 3) / 4 + 1);
+  l.in_rows = in_rows;
   if (stm32dvfs_depthwise_tile_is_3x3(d)) {
     weight_bytes = 24; /* per kernel row the pairs (w0, w1), (w1, w2) */
   } else {
@@ -116,6 +126,7 @@ STM32DVFS_NN_INLINE stm32dvfs_tile_layout stm32dvfs_dense_tile_layout(int32_t ba
                                                                  int32_t tile_channels, int32_t staged)
 {
   stm32dvfs_tile_layout l;
+  l.in_rows = 0;
   l.depth = in_features;
   l.kpairs = (in_features + 1) / 2;
   l.pixels = batches;
@@ -916,10 +927,7 @@ STM32DVFS_NN_INLINE void stm32dvfs_conv2d_tile_execute_s16(const stm32dvfs_conv2
 STM32DVFS_NN_INLINE void stm32dvfs_depthwise_tile_input_s16(const stm32dvfs_conv2d_args* layer, int32_t row0,
                                                             int32_t channel0)
 {
-  STM32DVFS_NN_LOCAL_ARGS(a, layer);
-  const stm32dvfs_conv_dims* d = &a->dims;
-  const stm32dvfs_tile_layout l = stm32dvfs_depthwise_tile_layout(d, a->tile_rows, a->tile_channels, 0);
-  const int32_t in_rows = stm32dvfs_window(a->tile_rows, d->stride_h, d->kernel_h, d->dilation_h);
+  STM32DVFS_NN_DEPTHWISE_TILE(a, d, l, layer);
   const int32_t in_cols = stm32dvfs_window(d->out_width, d->stride_w, d->kernel_w, d->dilation_w);
   const int32_t offset = -a->input_zero_point;
   const uint32_t off2 = stm32dvfs_nn_pack(offset, offset);
@@ -933,8 +941,8 @@ STM32DVFS_NN_INLINE void stm32dvfs_depthwise_tile_input_s16(const stm32dvfs_conv
   const int32_t done = lead - col0 + 4 * groups; /* input columns copied by the lead and the groups */
   for (int32_t g = 0; g < a->tile_channels; ++g) {
     const int8_t* plane = a->input + (channel0 + g) * d->in_height * d->in_width;
-    uint32_t* dst = (uint32_t*)(void*)(a->buffer + l.input) + g * in_rows * row_words;
-    for (int32_t r = 0; r < in_rows; ++r, dst += row_words) {
+    uint32_t* dst = (uint32_t*)(void*)(a->buffer + l.input) + g * l.in_rows * row_words;
+    for (int32_t r = 0; r < l.in_rows; ++r, dst += row_words) {
       const int32_t iy = row0 * d->stride_h - d->pad_top + r;
       for (int32_t i = 0; i < row_words; ++i) {
         dst[i] = 0;
@@ -969,9 +977,7 @@ STM32DVFS_NN_INLINE void stm32dvfs_depthwise_tile_input_s16(const stm32dvfs_conv
 STM32DVFS_NN_INLINE void stm32dvfs_depthwise_tile_weights_s16(const stm32dvfs_conv2d_args* layer, int32_t channel0,
                                                               const int8_t* weights)
 {
-  STM32DVFS_NN_LOCAL_ARGS(a, layer);
-  const stm32dvfs_conv_dims* d = &a->dims;
-  const stm32dvfs_tile_layout l = stm32dvfs_depthwise_tile_layout(d, a->tile_rows, a->tile_channels, 0);
+  STM32DVFS_NN_DEPTHWISE_TILE(a, d, l, layer);
   const int32_t taps = d->kernel_h * d->kernel_w;
   int32_t* table = (int32_t*)(void*)(a->buffer + l.table);
   uint32_t* wt = (uint32_t*)(void*)(a->buffer + l.weights);
@@ -1025,17 +1031,14 @@ STM32DVFS_NN_INLINE void stm32dvfs_depthwise_row_3x3(const int16_t* row, int32_t
 STM32DVFS_NN_INLINE void stm32dvfs_depthwise_tile_execute_s16(const stm32dvfs_conv2d_args* layer, int32_t row0,
                                                               int32_t channel0)
 {
-  STM32DVFS_NN_LOCAL_ARGS(a, layer);
-  const stm32dvfs_conv_dims* d = &a->dims;
-  const stm32dvfs_tile_layout l = stm32dvfs_depthwise_tile_layout(d, a->tile_rows, a->tile_channels, 0);
-  const int32_t in_rows = stm32dvfs_window(a->tile_rows, d->stride_h, d->kernel_h, d->dilation_h);
+  STM32DVFS_NN_DEPTHWISE_TILE(a, d, l, layer);
   const int32_t plane = d->out_height * d->out_width;
   const int32_t row_elems = l.row / 2;
   const int32_t* table = (const int32_t*)(const void*)(a->buffer + l.table);
   for (int32_t g = 0; g < a->tile_channels; ++g, table += 4) {
     const int32_t bias = table[0];
     const stm32dvfs_requant_channel q = {table[1], table[2], table[3]};
-    const int16_t* rows = (const int16_t*)(const void*)(a->buffer + l.input) + g * in_rows * row_elems;
+    const int16_t* rows = (const int16_t*)(const void*)(a->buffer + l.input) + g * l.in_rows * row_elems;
     const int32_t index0 = (channel0 + g) * plane + row0 * d->out_width;
     int8_t* out = a->output + index0;
     if (stm32dvfs_depthwise_tile_is_3x3(d)) {

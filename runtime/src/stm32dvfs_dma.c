@@ -26,18 +26,27 @@ int stm32dvfs_dma_take_status(void)
 
 #if defined(STM32DVFS_PLATFORM_BOARD)
 
+#include "stm32dvfs_clock_regs.h"
 #include "stm32dvfs_dma_family.h"
 
 /** Polls of the transfer's flags before it counts as failed (a 64 KiB transfer at one byte per
  *  bus cycle is far shorter). */
 #define STM32DVFS_DMA_TIMEOUT 1000000u
 
-/* One transfer: started by the family's driver, waited for on the channel's flags, then the
- * channel disabled (the L4+ keeps EN set after a transfer) and its flags cleared. */
+/* One transfer. A channel is programmed only while it reads disabled (a stream ends its current
+ * burst first) and enabled once programmed; afterwards it is disabled (the L4+ keeps EN set after
+ * a transfer) and its flags cleared. */
 static int transfer(uint8_t* dst, const uint8_t* src, uint32_t items, uint32_t item_bytes)
 {
   const stm32dvfs_dma_channel_regs* r = &stm32dvfs_dma_family;
-  int status = stm32dvfs_dma_family_start(dst, src, items, item_bytes);
+  *r->control &= ~1u;
+  int status = stm32dvfs_wait_bits(r->control, 1u, 0u) == STM32DVFS_OK ? STM32DVFS_OK : STM32DVFS_ERROR_DMA;
+  if (status == STM32DVFS_OK) {
+    status = stm32dvfs_dma_family_configure(dst, src, items, item_bytes);
+  }
+  if (status == STM32DVFS_OK) {
+    *r->control |= 1u;
+  }
   for (uint32_t polls = 0; status == STM32DVFS_OK; ++polls) {
     const uint32_t flags = *r->flags;
     if ((flags & r->errors) != 0u || polls == STM32DVFS_DMA_TIMEOUT) {

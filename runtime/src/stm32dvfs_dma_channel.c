@@ -31,7 +31,6 @@
 #define RCC_AHB1ENR_DMA1EN (1u << 0)
 #define RCC_AHB1ENR_DMAMUX1EN (1u << 2)
 
-#define DMA_CCR_EN (1u << 0)
 #define DMA_CCR_PINC (1u << 6)
 #define DMA_CCR_MINC (1u << 7)
 #define DMA_CCR_PSIZE_SHIFT 8u
@@ -41,10 +40,14 @@
 #define DMA_ISR_TEIF1 (1u << 3)
 #define DMA_IFCR_CGIF1 (1u << 0)
 
-int stm32dvfs_dma_family_start(void* dst, const void* src, uint32_t items, uint32_t item_bytes)
+const stm32dvfs_dma_channel_regs stm32dvfs_dma_family = {
+    .control = &DMA_CCR1, .flags = &DMA_ISR, .clear = &DMA_IFCR,
+    .done = DMA_ISR_TCIF1, .errors = DMA_ISR_TEIF1, .clear_all = DMA_IFCR_CGIF1,
+};
+
+int stm32dvfs_dma_family_configure(void* dst, const void* src, uint32_t items, uint32_t item_bytes)
 {
   RCC_AHB1ENR |= RCC_AHB1ENR_DMA1EN | RCC_AHB1ENR_DMAMUX1EN;
-  DMA_CCR1 &= ~DMA_CCR_EN;
   DMAMUX1_C0CR = 0u;
   DMA_IFCR = DMA_IFCR_CGIF1;
   DMA_CPAR1 = (uint32_t)(uintptr_t)src;
@@ -53,14 +56,8 @@ int stm32dvfs_dma_family_start(void* dst, const void* src, uint32_t items, uint3
   const uint32_t size = item_bytes == 4u ? 2u : 0u;
   DMA_CCR1 = DMA_CCR_MEM2MEM | DMA_CCR_PINC | DMA_CCR_MINC | (size << DMA_CCR_PSIZE_SHIFT) |
              (size << DMA_CCR_MSIZE_SHIFT);
-  DMA_CCR1 |= DMA_CCR_EN;
   return STM32DVFS_OK;
 }
-
-const stm32dvfs_dma_channel_regs stm32dvfs_dma_family = {
-    .control = &DMA_CCR1, .flags = &DMA_ISR, .clear = &DMA_IFCR,
-    .done = DMA_ISR_TCIF1, .errors = DMA_ISR_TEIF1, .clear_all = DMA_IFCR_CGIF1,
-};
 
 #else
 /* ISO C forbids an empty translation unit. */

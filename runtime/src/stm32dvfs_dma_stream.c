@@ -20,7 +20,6 @@
 
 #include <stdint.h>
 
-#include "stm32dvfs_clock_regs.h"
 #include "stm32dvfs_dma_family.h"
 
 #define REG(address) (*(volatile uint32_t*)(address))
@@ -47,7 +46,6 @@
 #define DMA_S0M0AR REG(DMA_BASE + 0x1Cu)
 #define DMA_S0FCR REG(DMA_BASE + 0x24u)
 
-#define DMA_SxCR_EN (1u << 0)
 #define DMA_SxCR_DIR_M2M (2u << 6)
 #define DMA_SxCR_PINC (1u << 9)
 #define DMA_SxCR_MINC (1u << 10)
@@ -72,16 +70,17 @@ static int reachable(const void* p)
 #endif
 }
 
-int stm32dvfs_dma_family_start(void* dst, const void* src, uint32_t items, uint32_t item_bytes)
+const stm32dvfs_dma_channel_regs stm32dvfs_dma_family = {
+    .control = &DMA_S0CR, .flags = &DMA_LISR, .clear = &DMA_LIFCR,
+    .done = DMA_LISR_TCIF0, .errors = DMA_LISR_S0_ERRORS, .clear_all = DMA_LIFCR_S0_ALL,
+};
+
+int stm32dvfs_dma_family_configure(void* dst, const void* src, uint32_t items, uint32_t item_bytes)
 {
   if (!reachable(dst) || !reachable(src)) {
     return STM32DVFS_ERROR_DMA;
   }
   RCC_AHB1ENR |= RCC_AHB1ENR_DMAEN;
-  DMA_S0CR &= ~DMA_SxCR_EN;
-  if (stm32dvfs_wait_bits(&DMA_S0CR, DMA_SxCR_EN, 0u) != STM32DVFS_OK) {
-    return STM32DVFS_ERROR_DMA;
-  }
 #if defined(STM32DVFS_FAMILY_H7)
   DMAMUX1_C0CR = 0u;
 #endif
@@ -94,14 +93,8 @@ int stm32dvfs_dma_family_start(void* dst, const void* src, uint32_t items, uint3
   const uint32_t burst = item_bytes == 4u && items % 4u == 0u ? DMA_SxCR_PBURST_INC4 | DMA_SxCR_MBURST_INC4 : 0u;
   DMA_S0CR = DMA_SxCR_DIR_M2M | DMA_SxCR_PINC | DMA_SxCR_MINC | (size << DMA_SxCR_PSIZE_SHIFT) |
              (size << DMA_SxCR_MSIZE_SHIFT) | burst;
-  DMA_S0CR |= DMA_SxCR_EN;
   return STM32DVFS_OK;
 }
-
-const stm32dvfs_dma_channel_regs stm32dvfs_dma_family = {
-    .control = &DMA_S0CR, .flags = &DMA_LISR, .clear = &DMA_LIFCR,
-    .done = DMA_LISR_TCIF0, .errors = DMA_LISR_S0_ERRORS, .clear_all = DMA_LIFCR_S0_ALL,
-};
 
 #else
 /* ISO C forbids an empty translation unit. */

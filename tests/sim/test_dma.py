@@ -146,18 +146,17 @@ def _mutated(compiled, file: str, old: str, new: str):
 
 @pytest.mark.emulator
 @pytest.mark.parametrize("board_name,file,old,new,rule", [
-    # an L4+ driver that writes the item count again once the channel runs
-    ("nucleo-l4r5zi", "stm32dvfs_dma_channel.c", "  DMA_CCR1 |= DMA_CCR_EN;\n",
-     "  DMA_CCR1 |= DMA_CCR_EN;\n  DMA_CNDTR1 = items;\n", "channel 1 configured while enabled"),
+    # a runtime that changes a running channel's control register (its interrupt enable)
+    ("stm32f746g-disco", "stm32dvfs_dma.c", "    *r->control |= 1u;\n", "    *r->control |= 1u;\n    *r->control |= 2u;\n",
+     "stream 0 configured while enabled"),
+    ("nucleo-l4r5zi", "stm32dvfs_dma.c", "    *r->control |= 1u;\n", "    *r->control |= 1u;\n    *r->control |= 2u;\n",
+     "channel 1 configured while enabled"),
+    # a stream driver that enables the stream before programming it
+    ("stm32f746g-disco", "stm32dvfs_dma_stream.c", "  DMA_LIFCR = DMA_LIFCR_S0_ALL;\n  DMA_S0PAR",
+     "  DMA_S0CR |= 1u;\n  DMA_LIFCR = DMA_LIFCR_S0_ALL;\n  DMA_S0PAR", "enabled for a peripheral transfer"),
     # an H7 driver that puts the copy in DTCM, which DMA1 cannot reach
     ("nucleo-h743zi2", "stm32dvfs_dma_stream.c", "DMA_S0M0AR = (uint32_t)(uintptr_t)dst;",
      "DMA_S0M0AR = 0x20000000u;", "DTCM, which DMA1 cannot reach"),
-    # a stream driver that writes the item count again once the stream runs
-    ("stm32f746g-disco", "stm32dvfs_dma_stream.c", "  DMA_S0CR |= DMA_SxCR_EN;\n",
-     "  DMA_S0CR |= DMA_SxCR_EN;\n  DMA_S0NDTR = items;\n", "stream 0 configured while enabled"),
-    # one that enables the stream before configuring it
-    ("stm32f746g-disco", "stm32dvfs_dma_stream.c", "  DMA_LIFCR = DMA_LIFCR_S0_ALL;\n  DMA_S0PAR",
-     "  DMA_S0CR |= DMA_SxCR_EN;\n  DMA_LIFCR = DMA_LIFCR_S0_ALL;\n  DMA_S0PAR", "enabled for a peripheral transfer"),
     # the DMA clock left off
     ("nucleo-f411re", "stm32dvfs_dma_stream.c", "  RCC_AHB1ENR |= RCC_AHB1ENR_DMAEN;\n", "", "clock off"),
 ])
