@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tvm
 
 import tvm_stm32dvfs
 from tvm_stm32dvfs.boards import known_boards
@@ -126,3 +127,35 @@ def _bigger_model():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     mod, _ = tvm_stm32dvfs.from_onnx(onnx.load_from_string(model.SerializeToString()))
     return mod
+
+
+@pytest.mark.emulator
+@pytest.mark.slow
+def test_a_model_with_dma_tiles_builds_for_every_board_and_qemu_copies_by_cpu(tmp_path, tool):
+    """The board projects compile the family's DMA driver warning-free (-Werror) for a model whose
+    tiles fetch their weights by DMA; the QEMU platform, which has no STM32 DMA, copies by CPU and
+    prints the host outputs."""
+    from tvm_stm32dvfs import dae
+    from tvm_stm32dvfs.driver import _bind_params
+
+    tool("arm-none-eabi-gcc")
+    tool("qemu-system-arm")
+    mod, params = tvm_stm32dvfs.from_onnx(ZOO["kws_dscnn"].int8_path)
+    fused = tvm_stm32dvfs.transform.stm32dvfs_pipeline(dae=False)(_bind_params(mod, params))
+    chosen = {gv.name_hint: dae.tile_options(dae.kernel_shape(f), 16 * 1024, dma=True)[-1].granularity
+              for gv, f in fused.functions_items()
+              if isinstance(f, tvm.tirx.PrimFunc) and dae.kernel_shape(f) is not None}
+    for board in known_boards():
+        compiled = tvm_stm32dvfs.build(mod, target=f"stm32dvfs-{board}", params=params, granularity=chosen,
+                                       model_name="kws_dma")
+        assert "stm32dvfs_dma_copy(" in compiled.sources.files["kernels.c"]
+        compiled.export_project(tmp_path / board, repeat=1)
+        _cmake(tmp_path / board, "board")
+    x = np.random.default_rng(6).standard_normal(compiled.inputs[0].shape).astype(np.float32)
+    compiled.export_project(tmp_path / "qemu", x, repeat=2)
+    qemu = _cmake(tmp_path / "qemu", "qemu-mps2-an500")
+    run = subprocess.run(["qemu-system-arm", "-M", "mps2-an500", "-nographic", "-semihosting", "-kernel",
+                          str(qemu / "firmware.elf")], capture_output=True, text=True, timeout=600,
+                         stdin=subprocess.DEVNULL)
+    assert run.returncode == 0 and "status 0 inferences 2" in run.stdout, run.stdout + run.stderr
+    np.testing.assert_array_equal(_printed_outputs(run.stdout, compiled)[0], compiled.run_host(x))
