@@ -181,3 +181,16 @@ def test_bundled_models_with_dma_tiles_bit_exact_on_every_family(name, board_nam
     run = emulate(compiled, x, board_name)
     np.testing.assert_array_equal(run.outputs, compiled.run_host(x))
     assert sum(run.dma_bytes.values()) > 0
+
+
+@pytest.mark.emulator
+def test_a_failed_transfer_is_finished_by_the_cpu_and_reported_by_the_model(kws_dma):
+    """A driver that refuses every transfer (as the H7's does for a TCM address): the CPU copies
+    instead, no DMA byte moves, and stm32dvfs_model_run returns STM32DVFS_ERROR_DMA (3)."""
+    mod, params, chosen = kws_dma
+    compiled = tvm_stm32dvfs.build(mod, target="stm32dvfs-nucleo-h743zi2", params=params, granularity=chosen)
+    refusing = _mutated(compiled, "stm32dvfs_dma_stream.c", "if (!reachable(dst) || !reachable(src)) {",
+                        "if (reachable(dst) || reachable(src)) {")
+    x = np.zeros(compiled.inputs[0].shape, np.float32)
+    with pytest.raises(RuntimeError, match="stm32dvfs_model_run returned 3"):
+        emulate(refusing, x, "nucleo-h743zi2")
