@@ -15,8 +15,9 @@ enabled only with its controller's clock on (RCC_AHB1ENR); only memory-to-memory
 incrementing addresses and equal item sizes are modelled, through the FIFO on a stream controller
 (direct mode disabled), with four-word bursts only where the item count is a multiple of four and
 the FIFO threshold is full; no request line routed to the channel (DMAMUX1); addresses aligned to
-the item size; both ranges inside one memory region of the board that the controller reaches (the
-H7's DMA1, in the D2 domain, reaches neither ITCM nor DTCM).
+the item size; both ranges all memory of the board (adjoining regions count as one, as the F7's
+DTCM and SRAM1) and none of it in a region the controller cannot reach (the H7's DMA1, in the D2
+domain, reaches neither ITCM nor DTCM).
 """
 
 from __future__ import annotations

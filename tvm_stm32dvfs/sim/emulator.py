@@ -243,6 +243,31 @@ class Emulator:
             self._block_sizes[key] = vector
         return vector
 
+    def add_block(self, per_class: Counter, address: int, size: int, times: int) -> None:
+        """Add ``times`` executions of the block at ``address`` to the counts ``per_class``."""
+        for name, n in zip(INSTRUCTION_CLASSES, self.block_classes(address, size)):
+            per_class[name] += n * times
+
+    def counted_call(self, function: str, *args: int) -> tuple[int, dict[str, int]]:
+        """:meth:`call` with the instructions it executes counted per class."""
+        from unicorn import UC_HOOK_BLOCK
+
+        blocks: Counter = Counter()
+
+        def on_block(_uc, address, size, _data):
+            blocks[(address, size)] += 1
+
+        hook = self.uc.hook_add(UC_HOOK_BLOCK, on_block)
+        self.uc.ctl_flush_tb()  # blocks translated without the hook would not fire it
+        try:
+            status = self.call(function, *args)
+        finally:
+            self.uc.hook_del(hook)
+        per_class: Counter = Counter()
+        for (address, size), times in blocks.items():
+            self.add_block(per_class, address, size, times)
+        return status, dict(per_class)
+
     def call(self, function: str, *args: int) -> int:
         """Run one function of the firmware to its return (integer arguments); its r0."""
         import unicorn.arm_const as arm
@@ -345,9 +370,7 @@ class Emulator:
             uc.mem_unmap(scratch, size)
         classes: dict[tuple[int, str], Counter] = {}
         for (layer, phase, address, block_size), times in tracker.blocks.items():
-            per = classes.setdefault((layer, phase), Counter())
-            for name, n in zip(INSTRUCTION_CLASSES, self.block_classes(address, block_size)):
-                per[name] += n * times
+            self.add_block(classes.setdefault((layer, phase), Counter()), address, block_size, times)
         return outputs, classes, tracker.memory, dict(tracker.switches)
 
     def _place_io(self, cursor: int, inputs, output_specs) -> tuple[int, int, list]:
@@ -465,7 +488,7 @@ def emulate(compiled, x, board=None, *, core: str | None = None, memory: MemoryM
     # the board's runtime (its clock and DMA drivers) for a plan to follow or DMA tiles to copy
     target = clocks if clocks is not None else (board if board is not None and uses_dma(compiled) else None)
     if target is not None:
-        defines = ["STM32DVFS_PLATFORM_BOARD", f"STM32DVFS_FAMILY_{target.data.family}"]
+        defines = board_defines(target)
     if clocks is not None:
         keep = ["stm32dvfs_plan_install", "stm32dvfs_model_plan", "stm32dvfs_plan_status"]
     elf = cross_compile(compiled.sources, core=core, memory=memory, defines=defines, keep=keep)
@@ -493,6 +516,11 @@ def emulate(compiled, x, board=None, *, core: str | None = None, memory: MemoryM
         clock_status=emu.call("stm32dvfs_plan_status") if clocks is not None else 0,
         dma_bytes=dict(emu.dma.bytes_by_layer) if target is not None else {},
     )
+
+
+def board_defines(board) -> list[str]:
+    """The macros of a board build: the runtime compiles the board family's clock and DMA drivers."""
+    return ["STM32DVFS_PLATFORM_BOARD", f"STM32DVFS_FAMILY_{board.data.family}"]
 
 
 def uses_dma(compiled) -> bool:

@@ -11,14 +11,13 @@ pair, and its instructions priced with the core's cycle model.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Sequence
 
 from ..boards import Board
 from ..boards.clocktree import c_initializer
 from ..csources import CSources, runtime_files
 from .cycles import CycleModel, load_cycle_model
-from .emulator import INSTRUCTION_CLASSES, Emulator, cross_compile, memory_map
+from .emulator import Emulator, board_defines, cross_compile, memory_map
 
 PROBE = "stm32dvfs_switch_probe"
 
@@ -50,42 +49,20 @@ def switch_cycles(board: Board, state_ids: Sequence[str], model: CycleModel | No
 
     states = [board.state(i) for i in state_ids]
     files = dict(runtime_files(), **{"switch_probe.c": _probe_source(states)})
-    elf = cross_compile(CSources(files), core=board.core, memory=memory_map(board),
-                        defines=("STM32DVFS_PLATFORM_BOARD", f"STM32DVFS_FAMILY_{board.data.family}"), keep=(PROBE,))
+    elf = cross_compile(CSources(files), core=board.core, memory=memory_map(board), defines=board_defines(board),
+                        keep=(PROBE,))
     emu = Emulator(elf, memory=memory_map(board), core=board.core)
     emu.track_clocks(clock_model(board))
     model = model or load_cycle_model(board.core)
-    probe = emu.symbol(PROBE)
     cycles: dict[tuple[str, str], float] = {}
     for i, a in enumerate(states):
         for j, b in enumerate(states):
             if i == j:
                 continue
             emu.call(PROBE, i)  # into a
-            counts = _counted(emu, probe, j)  # a -> b
+            status, counts = emu.counted_call(PROBE, j)  # a -> b
+            if status != 0:
+                raise RuntimeError(f"the clock driver failed the switch {a.id} -> {b.id} in the emulator "
+                                   f"(status {status})")
             cycles[(a.id, b.id)] = model.cycles(counts, 0, 0)
     return cycles
-
-
-def _counted(emu: Emulator, probe: int, argument: int) -> dict[str, int]:
-    """Instruction classes of one call of the probe."""
-    from unicorn import UC_HOOK_BLOCK
-
-    blocks: Counter = Counter()
-
-    def on_block(_uc, address, size, _data):
-        blocks[(address, size)] += 1
-
-    hook = emu.uc.hook_add(UC_HOOK_BLOCK, on_block)
-    emu.uc.ctl_flush_tb()
-    try:
-        status = emu.call(PROBE, argument)
-    finally:
-        emu.uc.hook_del(hook)
-    if status != 0:
-        raise RuntimeError(f"the clock driver failed a switch in the emulator (status {status})")
-    counts: Counter = Counter()
-    for (address, size), times in blocks.items():
-        for name, n in zip(INSTRUCTION_CLASSES, emu.block_classes(address, size)):
-            counts[name] += n * times
-    return dict(counts)
