@@ -29,25 +29,41 @@ TILE_PRAGMA = "pragma_stm32dvfs_tile"
 TILE_ROWS = 0
 TILE_CHANNELS = 1
 
+#: How a decoupled layer's access phase brings its weight slice into SRAM: by CPU loads (no DMA),
+#: or by a memory-to-memory DMA transfer during which the core either sleeps (WFI, woken by the
+#: transfer-complete interrupt) or computes: in the overlap mode the transfer of tile i+1 runs
+#: while tile i executes. The values of DMA_PRAGMA on the copy loop are DMA_MODE_IDS.
+DMA_SLEEP = "sleep"
+DMA_OVERLAP = "overlap"
+DMA_MODES = (DMA_SLEEP, DMA_OVERLAP)
+DMA_MODE_IDS = {DMA_SLEEP: 1, DMA_OVERLAP: 2}
+DMA_MODE_OF_ID = {i: mode for mode, i in DMA_MODE_IDS.items()}
+
+
 #: A decoupled layer's tile: what a plan chooses for a layer besides PLAIN.
 @dataclass(frozen=True, order=True)
 class Granularity:
-    """Output rows x output channels computed per tile (rows is 1 for a dense layer), and whether
-    the access phase brings the weight slice into SRAM by DMA (``dma``) instead of CPU loads."""
+    """Output rows x output channels computed per tile (rows is 1 for a dense layer), and how the
+    access phase brings the weight slice into SRAM: ``dma`` is "" for CPU loads, else a DMA mode
+    (DMA_SLEEP or DMA_OVERLAP)."""
 
     rows: int
     channels: int
-    dma: bool = False
+    dma: str = ""
+
+    def __post_init__(self) -> None:
+        if self.dma not in ("",) + DMA_MODES:
+            raise ValueError(f"unknown DMA mode {self.dma!r} (known: {', '.join(DMA_MODES)})")
 
     def __str__(self) -> str:
-        return f"{self.rows}x{self.channels}" + ("+dma" if self.dma else "")
+        return f"{self.rows}x{self.channels}" + (f"+{self.dma}" if self.dma else "")
 
     @classmethod
     def parse(cls, text: str) -> "Granularity":
-        """The inverse of ``str()``: ``"4x16"`` or ``"4x16+dma"``."""
+        """The inverse of ``str()``: ``"4x16"``, ``"4x16+sleep"`` or ``"4x16+overlap"``."""
         tile, _, method = str(text).partition("+")
         rows, channels = (int(v) for v in tile.split("x"))
-        return cls(rows, channels, method == "dma")
+        return cls(rows, channels, method)
 
 
 #: the plan solver wherever none is named (build, the command line, the evaluation, solve): the DP

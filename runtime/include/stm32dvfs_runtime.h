@@ -36,18 +36,35 @@ void stm32dvfs_layer_begin(uint32_t layer);
 /** Announce the phase that follows, within the current layer. */
 void stm32dvfs_phase(stm32dvfs_phase_kind phase);
 
-/**
- * @brief Copy ``bytes`` from ``src`` to ``dst`` by memory-to-memory DMA and wait for it (the DMA
- *        access method of a decoupled layer).
+/*
+ * The DMA access of a decoupled layer: a tile's weight slice copied from flash into the staging
+ * part of its tile buffer by memory-to-memory DMA, in one of two modes (the plan's choice per layer):
+ *
+ * - sleep: stm32dvfs_dma_copy_sleep() starts the transfer and the core waits for it in WFI, woken
+ *   by the transfer-complete interrupt (taken as a wake-up only: PRIMASK is set, no handler runs);
+ * - overlap: stm32dvfs_dma_prefetch() starts the transfer of the next tile's slice and returns;
+ *   the core executes the current tile meanwhile; stm32dvfs_dma_await() of the next tile waits
+ *   for it (and copies now if no matching transfer is running).
  *
  * Board builds drive the family's DMA controller (runtime/src/stm32dvfs_dma.c and the controller
- * drivers it names); host and QEMU builds copy with memcpy. Buffers must not overlap; the
+ * drivers it names); host and QEMU builds copy with memcpy (in stm32dvfs_dma_copy_sleep() and
+ * stm32dvfs_dma_await(); the prefetch does nothing there). Buffers must not overlap; the
  * Cortex-M7 data cache stays off (the projects' start-up code leaves it as reset does), so no cache
- * maintenance is needed. A transfer that fails is
- * finished by the CPU (the copy is always complete) and remembered for stm32dvfs_dma_take_status().
- * @return STM32DVFS_OK or STM32DVFS_ERROR_DMA.
+ * maintenance is needed. A transfer that fails is finished by the CPU (the copy is always complete)
+ * and remembered for stm32dvfs_dma_take_status().
  */
-int stm32dvfs_dma_copy(void* dst, const void* src, uint32_t bytes);
+
+/** Copy ``bytes`` from ``src`` to ``dst`` by DMA, sleeping until it is done.
+ *  @return STM32DVFS_OK or STM32DVFS_ERROR_DMA. */
+int stm32dvfs_dma_copy_sleep(void* dst, const void* src, uint32_t bytes);
+
+/** Start copying ``bytes`` from ``src`` to ``dst`` by DMA and return; the destination is the
+ *  transfer's until stm32dvfs_dma_await() of the same copy. @return STM32DVFS_OK. */
+int stm32dvfs_dma_prefetch(void* dst, const void* src, uint32_t bytes);
+
+/** Make ``dst`` hold the ``bytes`` at ``src``: wait for the prefetch of exactly this copy, or copy
+ *  now (first waiting out any other transfer). @return STM32DVFS_OK or STM32DVFS_ERROR_DMA. */
+int stm32dvfs_dma_await(void* dst, const void* src, uint32_t bytes);
 
 /** The first DMA failure since the last call (STM32DVFS_OK if none), cleared: what
  *  stm32dvfs_model_run() returns after an inference whose copies all completed. */

@@ -31,6 +31,7 @@
 #define RCC_AHB1ENR_DMA1EN (1u << 0)
 #define RCC_AHB1ENR_DMAMUX1EN (1u << 2)
 
+#define DMA_CCR_TCIE (1u << 1)
 #define DMA_CCR_PINC (1u << 6)
 #define DMA_CCR_MINC (1u << 7)
 #define DMA_CCR_PSIZE_SHIFT 8u
@@ -39,13 +40,15 @@
 #define DMA_ISR_TCIF1 (1u << 1)
 #define DMA_ISR_TEIF1 (1u << 3)
 #define DMA_IFCR_CGIF1 (1u << 0)
+#define DMA1_CH1_IRQ 11u /* DMA1_CH1 (RM0432, NVIC section: vector table) */
 
 const stm32dvfs_dma_channel_regs stm32dvfs_dma_family = {
     .control = &DMA_CCR1, .flags = &DMA_ISR, .clear = &DMA_IFCR,
-    .done = DMA_ISR_TCIF1, .errors = DMA_ISR_TEIF1, .clear_all = DMA_IFCR_CGIF1,
+    .done = DMA_ISR_TCIF1, .errors = DMA_ISR_TEIF1, .clear_all = DMA_IFCR_CGIF1, .irq = DMA1_CH1_IRQ,
 };
 
-int stm32dvfs_dma_family_configure(void* dst, const void* src, uint32_t items, uint32_t item_bytes)
+int stm32dvfs_dma_family_configure(void* dst, const void* src, uint32_t items, uint32_t item_bytes,
+                                   int interrupt)
 {
   RCC_AHB1ENR |= RCC_AHB1ENR_DMA1EN | RCC_AHB1ENR_DMAMUX1EN;
   DMAMUX1_C0CR = 0u;
@@ -55,7 +58,7 @@ int stm32dvfs_dma_family_configure(void* dst, const void* src, uint32_t items, u
   DMA_CNDTR1 = items;
   const uint32_t size = item_bytes == 4u ? 2u : 0u;
   DMA_CCR1 = DMA_CCR_MEM2MEM | DMA_CCR_PINC | DMA_CCR_MINC | (size << DMA_CCR_PSIZE_SHIFT) |
-             (size << DMA_CCR_MSIZE_SHIFT);
+             (size << DMA_CCR_MSIZE_SHIFT) | (interrupt ? DMA_CCR_TCIE : 0u);
   return STM32DVFS_OK;
 }
 

@@ -32,10 +32,12 @@
 #define ITCM_END 0x00010000u                 /* 64 KiB at 0 */
 #define DTCM_BEGIN 0x20000000u               /* 128 KiB */
 #define DTCM_END 0x20020000u
+#define DMA_S0_IRQ 11u                        /* DMA1_Stream0 (RM0433, NVIC section: vector table) */
 #else
 #define DMA_BASE 0x40026400u                  /* DMA2 */
 #define RCC_AHB1ENR REG(0x40023830u)
 #define RCC_AHB1ENR_DMAEN (1u << 22)         /* DMA2EN */
+#define DMA_S0_IRQ 56u                        /* DMA2_Stream0 (RM0383 / RM0385, NVIC section: vector table) */
 #endif
 
 #define DMA_LISR REG(DMA_BASE + 0x00u)
@@ -46,6 +48,7 @@
 #define DMA_S0M0AR REG(DMA_BASE + 0x1Cu)
 #define DMA_S0FCR REG(DMA_BASE + 0x24u)
 
+#define DMA_SxCR_TCIE (1u << 4)
 #define DMA_SxCR_DIR_M2M (2u << 6)
 #define DMA_SxCR_PINC (1u << 9)
 #define DMA_SxCR_MINC (1u << 10)
@@ -73,9 +76,11 @@ static int reachable(const void* p)
 const stm32dvfs_dma_channel_regs stm32dvfs_dma_family = {
     .control = &DMA_S0CR, .flags = &DMA_LISR, .clear = &DMA_LIFCR,
     .done = DMA_LISR_TCIF0, .errors = DMA_LISR_S0_ERRORS, .clear_all = DMA_LIFCR_S0_ALL,
+    .irq = DMA_S0_IRQ,
 };
 
-int stm32dvfs_dma_family_configure(void* dst, const void* src, uint32_t items, uint32_t item_bytes)
+int stm32dvfs_dma_family_configure(void* dst, const void* src, uint32_t items, uint32_t item_bytes,
+                                   int interrupt)
 {
   if (!reachable(dst) || !reachable(src)) {
     return STM32DVFS_ERROR_DMA;
@@ -92,7 +97,7 @@ int stm32dvfs_dma_family_configure(void* dst, const void* src, uint32_t items, u
   const uint32_t size = item_bytes == 4u ? 2u : 0u;
   const uint32_t burst = item_bytes == 4u && items % 4u == 0u ? DMA_SxCR_PBURST_INC4 | DMA_SxCR_MBURST_INC4 : 0u;
   DMA_S0CR = DMA_SxCR_DIR_M2M | DMA_SxCR_PINC | DMA_SxCR_MINC | (size << DMA_SxCR_PSIZE_SHIFT) |
-             (size << DMA_SxCR_MSIZE_SHIFT) | burst;
+             (size << DMA_SxCR_MSIZE_SHIFT) | burst | (interrupt ? DMA_SxCR_TCIE : 0u);
   return STM32DVFS_OK;
 }
 

@@ -68,7 +68,7 @@ def test_every_decoupled_tile_offered_compiles_for_cortex_m4_and_m7(name, tmp_pa
     cc = tool("arm-none-eabi-gcc")
     mod, _ = tvm_stm32dvfs.from_onnx(ZOO[name].int8_path)
     fused = tvm_stm32dvfs.transform.stm32dvfs_pipeline(dae=False)(mod)
-    options = {gv.name_hint: dae.tile_options(dae.kernel_shape(f)) + dae.tile_options(dae.kernel_shape(f), dma=True)
+    options = {gv.name_hint: dae.tile_options(dae.kernel_shape(f)) + dae.tile_options(dae.kernel_shape(f), dma="sleep")
                for gv, f in fused.functions_items()
                if isinstance(f, tvm.tirx.PrimFunc) and dae.kernel_shape(f) is not None}
     builds = [tvm_stm32dvfs.build(mod, dae=False)]

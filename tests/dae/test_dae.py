@@ -76,7 +76,7 @@ def test_bit_exact_at_every_granularity_offered(small_int8_cnn):
     xs = [np.random.default_rng(s).standard_normal(SHAPE).astype(np.float32) for s in range(3)]
     refs = [plain.run_host(x) for x in xs]
     shapes = _decouplable(small_int8_cnn)
-    options = {name: dae.tile_options(shape) + dae.tile_options(shape, dma=True) for name, shape in shapes.items()}
+    options = {name: dae.tile_options(shape) + dae.tile_options(shape, dma="overlap") for name, shape in shapes.items()}
     assert all(len(o) >= 4 for o in options.values()), options
     for k in range(max(len(o) for o in options.values())):
         chosen = {name: opts[min(k, len(opts) - 1)].granularity for name, opts in options.items()}
@@ -172,7 +172,7 @@ def test_plain_build_has_no_phases(small_int8_cnn):
 def test_buffer_bytes_and_phase_events_are_exact(small_int8_cnn):
     shapes = _decouplable(small_int8_cnn)
     for name, shape in shapes.items():
-        for option in dae.tile_options(shape) + dae.tile_options(shape, dma=True):
+        for option in dae.tile_options(shape) + dae.tile_options(shape, dma="sleep"):
             compiled = tvm_stm32dvfs.build(small_int8_cnn, granularity={name: option.granularity})
             kernel = compiled.lowered.kernels[name]
             # every buffer but a fused dequantize's int8 result, which the plain kernel has too
@@ -231,7 +231,7 @@ def _granularity_sweep(mod, params, inputs, exact: bool):
     refs = [plain.run_host(x) for x in inputs]
     fused = tvm_stm32dvfs.transform.stm32dvfs_pipeline(dae=False)(
         tvm_stm32dvfs.driver._bind_params(mod, params))
-    options = {gv.name_hint: dae.tile_options(dae.kernel_shape(f)) + dae.tile_options(dae.kernel_shape(f), dma=True)
+    options = {gv.name_hint: dae.tile_options(dae.kernel_shape(f)) + dae.tile_options(dae.kernel_shape(f), dma="sleep")
                for gv, f in fused.functions_items()
                if isinstance(f, tvm.tirx.PrimFunc) and dae.kernel_shape(f) is not None}
     assert options
@@ -283,27 +283,45 @@ def test_float_tiles_exact_sizes_and_outputs(small_float_cnn):
     x = np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
     ref = tvm_stm32dvfs.build(mod, params=params, dae=False).run_host(x)
     for name, shape in shapes.items():
-        for option in dae.tile_options(shape) + dae.tile_options(shape, dma=True):
+        assert dae.tile_options(shape, dma="sleep") == []  # float tiles are not copied by DMA
+        for option in dae.tile_options(shape):
             compiled = tvm_stm32dvfs.build(mod, params=params, granularity={name: option.granularity})
             assert _allocated_bytes(compiled.lowered.kernels[name].func) == option.buffer_bytes, (name, option)
             np.testing.assert_allclose(compiled.run_host(x, sanitize=True), ref, rtol=0, atol=1e-5)
 
 
-def test_dma_access_copies_the_weight_slice_in_one_transfer(small_int8_cnn):
-    compiled = tvm_stm32dvfs.build(small_int8_cnn, granularity=dae.Granularity(1, 2, dma=True))
+def test_dma_sleep_access_copies_the_weight_slice_in_one_transfer(small_int8_cnn):
+    compiled = tvm_stm32dvfs.build(small_int8_cnn, granularity=dae.Granularity(1, 2, dma="sleep"))
     text = compiled.sources.files["kernels.c"]
-    assert text.count("stm32dvfs_dma_copy(") == 4
+    assert text.count("stm32dvfs_dma_copy_sleep(") == 4 and "stm32dvfs_dma_prefetch(" not in text
     # every DMA transfer starts an access phase
     lines = [line.strip() for line in text.splitlines()]
     for i, line in enumerate(lines):
-        if line.startswith("(void)stm32dvfs_dma_copy("):
+        if line.startswith("(void)stm32dvfs_dma_copy_sleep("):
             assert lines[i - 1] == "stm32dvfs_phase(STM32DVFS_ACCESS);"
             # then the widening of the staged copy, not of the weights in flash
             assert lines[i + 1].startswith("(void)stm32dvfs_") and "_tile_weights_s16(" in lines[i + 1]
             assert "&tile[" in lines[i + 1]
+
+
+def test_dma_overlap_access_awaits_this_slice_and_prefetches_the_next(small_int8_cnn):
+    compiled = tvm_stm32dvfs.build(small_int8_cnn, granularity=dae.Granularity(1, 2, dma="overlap"))
+    text = compiled.sources.files["kernels.c"]
+    assert text.count("stm32dvfs_dma_await(") == 4 and text.count("stm32dvfs_dma_prefetch(") == 4
+    lines = [line.strip() for line in text.splitlines()]
+    for i, line in enumerate(lines):
+        if line.startswith("(void)stm32dvfs_dma_await("):
+            assert lines[i - 1] == "stm32dvfs_phase(STM32DVFS_ACCESS);"
+            assert "_tile_weights_s16(" in lines[i + 1] and "&tile[" in lines[i + 1]
+            # the next slice starts unless this is the layer's last tile; the execute phase follows
+            assert lines[i + 2].startswith("if (") and lines[i + 3].startswith("(void)stm32dvfs_dma_prefetch(")
+            following = lines[i + 4:i + 8]
+            assert "stm32dvfs_phase(STM32DVFS_EXECUTE);" in following, following
+    x = np.random.default_rng(1).standard_normal(SHAPE).astype(np.float32)
+    np.testing.assert_array_equal(compiled.run_host(x, sanitize=True),
+                                  tvm_stm32dvfs.build(small_int8_cnn, dae=False).run_host(x))
     # without a board the emulator runs the portable copy and agrees with the host (the board
     # drivers against the DMA controller model: tests/sim/test_dma.py)
-    x = np.random.default_rng(1).standard_normal(SHAPE).astype(np.float32)
     np.testing.assert_array_equal(tvm_stm32dvfs.emulate(compiled, x).outputs, compiled.run_host(x))
 
 

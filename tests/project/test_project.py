@@ -142,13 +142,13 @@ def test_a_model_with_dma_tiles_builds_for_every_board_and_qemu_copies_by_cpu(tm
     tool("qemu-system-arm")
     mod, params = tvm_stm32dvfs.from_onnx(ZOO["kws_dscnn"].int8_path)
     fused = tvm_stm32dvfs.transform.stm32dvfs_pipeline(dae=False)(_bind_params(mod, params))
-    chosen = {gv.name_hint: dae.tile_options(dae.kernel_shape(f), 16 * 1024, dma=True)[-1].granularity
+    chosen = {gv.name_hint: dae.tile_options(dae.kernel_shape(f), 16 * 1024, dma="overlap")[-1].granularity
               for gv, f in fused.functions_items()
               if isinstance(f, tvm.tirx.PrimFunc) and dae.kernel_shape(f) is not None}
     for board in known_boards():
         compiled = tvm_stm32dvfs.build(mod, target=f"stm32dvfs-{board}", params=params, granularity=chosen,
                                        model_name="kws_dma")
-        assert "stm32dvfs_dma_copy(" in compiled.sources.files["kernels.c"]
+        assert "stm32dvfs_dma_prefetch(" in compiled.sources.files["kernels.c"]
         compiled.export_project(tmp_path / board, repeat=1)
         _cmake(tmp_path / board, "board")
     x = np.random.default_rng(6).standard_normal(compiled.inputs[0].shape).astype(np.float32)

@@ -27,8 +27,8 @@ from tvm import s_tir, tirx
 
 from ..lower import library as mk
 # the pragmas and Granularity are the shared vocabulary; importable from here too
-from ..vocabulary import (DMA_PRAGMA, PHASE_IDS, PHASE_PRAGMA, TILE_CHANNELS, TILE_PRAGMA, TILE_ROWS,  # noqa: F401
-                         Granularity)
+from ..vocabulary import (DMA_MODE_IDS, DMA_MODES, DMA_PRAGMA, PHASE_IDS, PHASE_PRAGMA, TILE_CHANNELS,  # noqa: F401
+                         TILE_PRAGMA, TILE_ROWS, Granularity)
 
 #: the values of PHASE_PRAGMA on a phase's loop
 ACCESS = PHASE_IDS["access"]
@@ -186,16 +186,17 @@ def phase_events(shape: KernelShape, g: Granularity) -> int:
 
 
 def tile_options(shape: KernelShape, max_buffer_bytes: int | None = None, max_options: int = 12,
-                 dma: bool = False) -> list[TileOption]:
+                 dma: str = "") -> list[TileOption]:
     """Valid granularities (rows and channels dividing the output), smallest buffers first
-    (with ``dma``, the same tiles with the weight slice brought in by DMA; none for a float dense
-    layer, whose (K, N) weight slice is strided).
+    (with ``dma``, a DMA mode, the same tiles of an int8 kernel with the weight slice brought in
+    by DMA in that mode; none for a float kernel, whose tiles the library's micro-kernels and so
+    the runtime's DMA calls do not serve).
 
     Rows are powers of two and the full height; channels the divisors of the output channels
     that are multiples of 2 (SIMD pairs) or the whole. Options over ``max_buffer_bytes`` are
     dropped; so are dominated ones (bigger buffers without fewer phase events).
     """
-    if dma and shape.op == "dense" and shape.dtype == "float32":
+    if dma and shape.dtype == "float32":
         return []
     rows = [r for r in _divisors(shape.out_rows) if (r & (r - 1)) == 0 or r == shape.out_rows]
     chans = [c for c in _divisors(shape.out_channels) if c % 2 == 0 or c == shape.out_channels]
@@ -224,6 +225,8 @@ def decouple(func: tirx.PrimFunc, g: Granularity) -> tirx.PrimFunc:
         raise ValueError("not a decouplable kernel")
     if shape.out_rows % g.rows or shape.out_channels % g.channels:
         raise ValueError(f"granularity {g} does not divide {shape.out_rows} rows x {shape.out_channels} channels")
+    if g.dma and shape.dtype == "float32":
+        raise ValueError(f"granularity {g}: a float kernel's tiles are not copied by DMA (int8 kernels only)")
     sch = s_tir.Schedule(func)
     acc_name, acc = _find_acc_block(sch)
     if shape.dtype == "float32":
@@ -269,7 +272,7 @@ def _decouple_conv(sch, acc, out, g: Granularity, depthwise: bool) -> None:
         level = 2
     weights = sch.get_sblock("weights_wide")
     sch.compute_at(weights, oo_o)
-    dma_loop = _stage_by_dma(sch, sch.cache_read(weights, 0, "global"), oo_o) if g.dma else None
+    dma_loop = _stage_by_dma(sch, sch.cache_read(weights, 0, "global"), oo_o, g.dma) if g.dma else None
     sch.reverse_compute_at(out, oo_o)
     if not depthwise:
         # one reduction loop over the tile's K = channels x kernel taps: both operands are then
@@ -285,11 +288,15 @@ def _decouple_conv(sch, acc, out, g: Granularity, depthwise: bool) -> None:
     sch.annotate(oo_o, TILE_PRAGMA, TILE_CHANNELS)
 
 
-def _stage_by_dma(sch, copy, at_loop):
-    """Place ``copy`` (a cache of the weights) under ``at_loop`` as one flat loop marked for DMA.
+def _stage_by_dma(sch, copy, at_loop, mode: str):
+    """Place ``copy`` (a cache of the weights) under ``at_loop`` as one flat loop marked for DMA in
+    ``mode`` (the pragma's value is its DMA_MODE_IDS entry).
 
     A tile's weight slice is contiguous (OIHW / NK), so the copy is one memory-to-memory
-    transfer; the C emitter checks that and emits ``stm32dvfs_dma_copy``."""
+    transfer; the micro-kernel lowering turns it into the runtime's DMA calls: a transfer the
+    core sleeps through (sleep), or the wait for the transfer started during the previous tile's
+    execute phase and the start of the next tile's (overlap: the staging buffer is free again
+    once the slice is widened into the weight buffer the execute phase reads)."""
     def depth_of_target(loops) -> int | None:
         target = sch.get_sref(at_loop)  # srefs stay valid across transformations, IR nodes do not
         return next((i + 1 for i, lp in enumerate(loops) if sch.get_sref(lp).same_as(target)), None)
@@ -301,7 +308,7 @@ def _stage_by_dma(sch, copy, at_loop):
     depth = depth_of_target(loops)
     inner = loops[depth:]
     flat = sch.fuse(*inner) if len(inner) > 1 else inner[0]
-    sch.annotate(flat, DMA_PRAGMA, 1)
+    sch.annotate(flat, DMA_PRAGMA, DMA_MODE_IDS[mode])
     return flat
 
 
@@ -316,12 +323,11 @@ def _decouple_float_conv(sch, acc, g: Granularity) -> None:
     sch.compute_at(pad, oo_o)
     weights = sch.cache_read(acc, 1, "global")
     sch.compute_at(weights, oo_o)
-    dma_loop = _stage_by_dma(sch, weights, oo_o) if g.dma else None
     if last is not None:
         sch.reverse_compute_at(last, oo_o)
     sch.decompose_reduction(acc, sch.get_loops(acc)[6])
     sch.annotate(sch.get_loops(pad)[3], PHASE_PRAGMA, ACCESS)
-    sch.annotate(dma_loop if dma_loop is not None else sch.get_loops(weights)[3], PHASE_PRAGMA, ACCESS)
+    sch.annotate(sch.get_loops(weights)[3], PHASE_PRAGMA, ACCESS)
     sch.annotate(sch.get_loops(acc)[3], PHASE_PRAGMA, EXECUTE)
 
 
@@ -359,7 +365,7 @@ def _decouple_dense(sch, acc, out, g: Granularity) -> None:
     centred = sch.get_sblock("pad_temp")
     weights = sch.get_sblock("weights_wide")
     sch.compute_at(weights, jj_o)
-    dma_loop = _stage_by_dma(sch, sch.cache_read(weights, 0, "global"), jj_o) if g.dma else None
+    dma_loop = _stage_by_dma(sch, sch.cache_read(weights, 0, "global"), jj_o, g.dma) if g.dma else None
     sch.reverse_compute_at(out, jj_o)
     sch.decompose_reduction(acc, sch.get_loops(acc)[3])
     sch.annotate(sch.get_loops(centred)[0], PHASE_PRAGMA, ACCESS)

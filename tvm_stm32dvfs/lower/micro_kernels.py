@@ -14,7 +14,9 @@ call to it, here in two steps around the flattening of the TIR:
    a plain function's whole body by one library call; in a decoupled function (the tiles of
    :mod:`tvm_stm32dvfs.dae`) the loop nest inside every phase annotation by the phase's
    micro-kernel (access: input / weights, execute), keeping the tile loops and the phase
-   annotations, the DMA copy of a staged weight slice by ``stm32dvfs_dma_copy``, and the tile
+   annotations, the DMA copy of a staged weight slice by the runtime's DMA calls (sleep mode:
+   ``stm32dvfs_dma_copy_sleep``; overlap mode: ``stm32dvfs_dma_await`` of the transfer started
+   during the previous tile and ``stm32dvfs_dma_prefetch`` of the next tile's), and the tile
    buffers by the one scratch buffer whose layout the micro-kernels share
    (:mod:`tvm_stm32dvfs.lower.library`). A nest it does not expect is an error, never a guess.
 
@@ -420,11 +422,37 @@ class _Lowering:
             extra = [self._row0(), self._channel0()] if self.spec["op"] != "dense" else [self._channel0()]
         return self.call(f"{self.prefix}_{what}_s16", self.tile, self.g, *extra)
 
-    def _dma_copy(self) -> tirx.Stmt:
-        src = _address(self.views[self.spec["params"]["weights"]], self._channel0() * _i32(self.taps))
+    def _slice_address(self, channel_tile):
+        """The weight slice of output-channel tile ``channel_tile`` (OIHW / NK: contiguous)."""
+        return _address(self.views[self.spec["params"]["weights"]], channel_tile * _i32(self.g.channels * self.taps))
+
+    def _dma_access(self, mode_id: int) -> tirx.Stmt:
+        """The staged weight access: the transfer, then the widening from the staged copy.
+
+        Sleep: one transfer the core sleeps through. Overlap: wait for the transfer of this tile's
+        slice (started during the previous tile; the runtime copies it now if none was), widen
+        it, and start the next tile's slice into the staging buffer, which the execute phase does
+        not read: the next tile is the next channel tile, wrapping to the first one of the next
+        row tile; the layer's last tile starts nothing, so no transfer outlives the layer."""
+        staging = _address(self.tile, self.layout.staging)
         nbytes = _i32(self.g.channels * self.taps)
-        return tirx.Evaluate(tirx.call_extern("int32", "stm32dvfs_dma_copy", _address(self.tile, self.layout.staging),
-                                              src, nbytes))
+        channel = tirx.Cast("int32", self.channels_var) if self.channels_var is not None else _i32(0)
+        this = self._slice_address(channel)
+        widen = self._phase_call("weights", staged=True)
+        if dae.DMA_MODE_OF_ID[mode_id] == dae.DMA_SLEEP:
+            return tirx.SeqStmt([tirx.Evaluate(tirx.call_extern("int32", "stm32dvfs_dma_copy_sleep", staging, this,
+                                                                nbytes)), widen])
+        d = mk.ConvDims(**self.spec["dims"]) if "dims" in self.spec else None
+        out_channels = d.out_channels if d is not None else self.spec["out_features"]
+        channel_tiles = out_channels // self.g.channels
+        row_tiles = d.out_height // self.g.rows if d is not None else 1
+        row = tirx.Cast("int32", self.rows_var) if self.rows_var is not None else _i32(0)
+        tiles_left = _i32(row_tiles * channel_tiles - 1) - (row * _i32(channel_tiles) + channel)
+        following = self._slice_address(tirx.floormod(channel + _i32(1), _i32(channel_tiles)))
+        prefetch = tirx.Evaluate(tirx.call_extern("int32", "stm32dvfs_dma_prefetch", staging, following, nbytes))
+        return tirx.SeqStmt([
+            tirx.Evaluate(tirx.call_extern("int32", "stm32dvfs_dma_await", staging, this, nbytes)), widen,
+            tirx.IfThenElse(tiles_left > _i32(0), prefetch, None)])
 
     def _writes(self, stmt) -> set[str]:
         """Names of the buffers a nest stores to."""
@@ -484,8 +512,7 @@ class _Lowering:
                     self.channels_var = loop.loop_var
                 return tirx.AttrStmt(stmt.node, key, stmt.value, self._rewrite(loop))
             if key == dae.DMA_PRAGMA:
-                # the staged weight access: the transfer, then the widening from the staged copy
-                body = tirx.SeqStmt([self._dma_copy(), self._phase_call("weights", staged=True)])
+                body = self._dma_access(int(stmt.value.value))
                 return tirx.AttrStmt(stmt.node, dae.PHASE_PRAGMA, tirx.const(dae.PHASE_IDS[dae.ACCESS], "int32"), body)
             if key == dae.PHASE_PRAGMA:
                 role = self._classify(stmt.body)

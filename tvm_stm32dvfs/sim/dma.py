@@ -4,10 +4,14 @@ The runtime's real DMA driver (runtime/src/stm32dvfs_dma_stream.c, _channel.c) r
 model of the controller the board's family uses for memory-to-memory copies: the F4/F7 DMA2 and
 the H7 DMA1 (stream controllers, RM0383 section 9, RM0385 section 8, RM0433 section 15, with
 DMAMUX1 on the H7, RM0433 section 17) and the L4+ DMA1 (channel controller, RM0432 section 11,
-with DMAMUX1, section 12). When the driver enables a channel the model checks the configuration;
-the transfer runs until the driver first reads the interrupt status register, which then shows
-it complete: the bytes are copied in the emulator's memory, the flags set, the bytes counted per
-layer (the model checks order and configuration, not timing).
+with DMAMUX1, section 12), and the NVIC's enable and pending registers (ARMv7-M ARM, B3.4). When
+the driver enables a channel the model checks the configuration. A transfer without its
+transfer-complete interrupt (TCIE) runs until the driver first reads the interrupt status
+register, which then shows it complete; one with the interrupt enabled runs until the core sleeps
+(WFI, :meth:`_Controller.sleep`): it then completes and its interrupt becomes pending in the NVIC,
+which wakes the core. Completing copies the bytes in the emulator's memory, sets the flags and
+counts the bytes per layer (the model checks order and configuration, not timing: the time is
+the cost model's, :mod:`tvm_stm32dvfs.boards.dma`).
 
 Rules (a violation would hang a board, corrupt memory or fault the bus, so it raises
 :class:`DmaRuleError` naming the rule): a channel is configured only while disabled; it is
@@ -17,7 +21,9 @@ incrementing addresses and equal item sizes are modelled, through the FIFO on a 
 the FIFO threshold is full; no request line routed to the channel (DMAMUX1); addresses aligned to
 the item size; both ranges all memory of the board (adjoining regions count as one, as the F7's
 DTCM and SRAM1) and none of it in a region the controller cannot reach (the H7's DMA1, in the D2
-domain, reaches neither ITCM nor DTCM).
+domain, reaches neither ITCM nor DTCM). A core that sleeps must have something to wake it: a
+running transfer with its interrupt enabled in the channel and in the NVIC, masked by PRIMASK
+(no handler is installed, so an unmasked interrupt would enter the default handler).
 """
 
 from __future__ import annotations
@@ -37,11 +43,17 @@ class DmaRuleError(Stm32DvfsError):
 MemoryAccess = tuple[Callable[[int, int], bytes], Callable[[int, bytes], None]]
 
 
+#: the NVIC's registers (ARMv7-M ARM, B3.4): set-enable, clear-enable, set-pending, clear-pending
+NVIC_PAGE = 0xE000E000
+NVIC_ISER, NVIC_ICER, NVIC_ISPR, NVIC_ICPR = 0xE000E100, 0xE000E180, 0xE000E200, 0xE000E280
+
+
 class _Controller:
     """Registers of one controller; a family supplies the layout and the enable decoding."""
 
     name = ""
     pages: tuple[int, ...] = ()
+    irqs: dict[int, int] = {}  # channel -> its interrupt's number
     unreachable: tuple[str, ...] = ()  # memory regions of the board the controller cannot reach
     clock_enable: tuple[int, int, str] = (0, 0, "")  # RCC register, bits, name
 
@@ -51,12 +63,59 @@ class _Controller:
         self.rcc = rcc
         self.regs: dict[int, int] = {}
         self.layer: Callable[[], int] = lambda: -1
+        #: phase changes so far in the current layer: a transfer completing after more of them than
+        #: it started after ran while the core went on to another phase (the overlap mode)
+        self.phase_changes: Callable[[], int] = lambda: 0
+        self.started_after: dict[int, int] = {}  # channel -> phase changes when it was enabled
+        self.overlapped_by_layer: Counter = Counter()
         self.bytes_by_layer: Counter = Counter()
+        self.transfers_by_layer: Counter = Counter()
+        self.sleeps_by_layer: Counter = Counter()  # WFIs the core executed waiting for a transfer
         self.running: dict[int, tuple] = {}  # channel -> (source, destination, items, item bytes)
+        self.interrupting: set[int] = set()  # running channels with their transfer-complete interrupt on
+        self.nvic_enabled: set[int] = set()
+        self.nvic_pending: set[int] = set()
 
     def tracks(self, address: int) -> bool:
-        """Every register of the controller's pages is the model's."""
+        """Every register of the controller's pages (the NVIC's among them) is the model's."""
         return any(page <= address < page + 0x1000 for page in self.pages)
+
+    def _nvic_read(self, address: int) -> int | None:
+        for base, bits in ((NVIC_ISER, self.nvic_enabled), (NVIC_ICER, self.nvic_enabled),
+                           (NVIC_ISPR, self.nvic_pending), (NVIC_ICPR, self.nvic_pending)):
+            if base <= address < base + 0x20:
+                word = (address - base) // 4
+                return sum(1 << (irq % 32) for irq in bits if irq // 32 == word)
+        return None
+
+    def _nvic_write(self, address: int, value: int) -> bool:
+        for base, bits, setting in ((NVIC_ISER, self.nvic_enabled, True), (NVIC_ICER, self.nvic_enabled, False),
+                                    (NVIC_ISPR, self.nvic_pending, True), (NVIC_ICPR, self.nvic_pending, False)):
+            if base <= address < base + 0x20:
+                word = (address - base) // 4
+                irqs = {32 * word + bit for bit in range(32) if value >> bit & 1}
+                bits.update(irqs) if setting else bits.difference_update(irqs)
+                return True
+        return False
+
+    def sleep(self, primask: int) -> None:
+        """The core executed WFI: the transfers with their interrupt enabled complete and their
+        interrupts become pending, which wakes it."""
+        waking = [c for c in self.interrupting if c in self.running and self.irqs[c] in self.nvic_enabled]
+        if not waking:
+            self._fail("the core sleeps (WFI) with no running transfer whose transfer-complete interrupt is "
+                       "enabled in the channel (TCIE) and in the NVIC (ISER): nothing would wake it")
+        if not primask & 1:
+            self._fail("the core sleeps (WFI) with PRIMASK clear: the DMA interrupt that wakes it would be "
+                       "taken, and the runtime installs no handler for it (set PRIMASK, cpsid i, first)")
+        self.sleeps_by_layer[self.layer()] += 1
+        for channel in waking:
+            self._complete(channel)
+            self.nvic_pending.add(self.irqs[channel])
+
+    def _complete(self, channel: int) -> None:
+        """The transfer of ``channel`` ends: the bytes are copied, the flags set."""
+        raise NotImplementedError
 
     # family parts
     def _clear_flags(self, address: int, value: int) -> bool:
@@ -71,7 +130,16 @@ class _Controller:
         raise NotImplementedError
 
     def read(self, address: int) -> int:
+        nvic = self._nvic_read(address)
+        if nvic is not None:
+            return nvic
+        for channel in [c for c in self.running if c not in self.interrupting and self._flags_of(c) == address]:
+            self._complete(channel)  # a polled transfer ends when the driver polls
         return self.regs.get(address, 0)
+
+    def _flags_of(self, channel: int) -> int:
+        """The address of the status register holding ``channel``'s flags."""
+        raise NotImplementedError
 
     # common parts
     def _fail(self, rule: str) -> None:
@@ -84,7 +152,7 @@ class _Controller:
         """Configuration only while a channel is disabled (EN, bit 0 of its control register);
         enabling it starts the transfer, disabling it mid-transfer aborts it."""
         value &= 0xFFFF_FFFF
-        if self._clear_flags(address, value):
+        if self._nvic_write(address, value) or self._clear_flags(address, value):
             return
         where = self._locate(address)
         if where is None:
@@ -97,6 +165,7 @@ class _Controller:
             self._fail(self._busy_rule(channel))
         if enabled and offset == 0 and not value & 1:
             self.running.pop(channel, None)  # aborted, nothing copied
+            self.interrupting.discard(channel)
         self.regs[address] = value
         if offset == 0 and value & 1 and not enabled:
             self._start(channel, control)
@@ -134,6 +203,14 @@ class _Controller:
         read, write = self.memory
         write(dst, read(src, items * size))
         self.bytes_by_layer[self.layer()] += items * size
+        self.transfers_by_layer[self.layer()] += 1
+
+    def _started(self, channel: int) -> None:
+        self.started_after[channel] = self.phase_changes()
+
+    def _ended(self, channel: int) -> None:
+        if self.phase_changes() != self.started_after.pop(channel, self.phase_changes()):
+            self.overlapped_by_layer[self.layer()] += 1
 
 
 _SIZES = {0: 1, 1: 2, 2: 4}
@@ -146,12 +223,14 @@ class StreamDma(_Controller):
         super().__init__(board, memory, rcc)
         if board.data.family == "H7":
             self.name, self.base, self.dmamux = "DMA1", 0x40020000, 0x40020800
-            self.pages = (0x40020000,)
+            self.irqs = dict(enumerate((11, 12, 13, 14, 15, 16, 17, 47)))  # DMA1_Stream0-7
+            self.pages = (0x40020000, NVIC_PAGE)
             self.unreachable = ("itcm", "dtcm")
             self.clock_enable = (0x580244D8, 1 << 0, "RCC_AHB1ENR.DMA1EN")
         else:
             self.name, self.base, self.dmamux = "DMA2", 0x40026400, None
-            self.pages = (0x40026000,)
+            self.irqs = dict(enumerate((56, 57, 58, 59, 60, 68, 69, 70)))  # DMA2_Stream0-7
+            self.pages = (0x40026000, NVIC_PAGE)
             self.clock_enable = (0x40023830, 1 << 22, "RCC_AHB1ENR.DMA2EN")
 
     def _locate(self, address: int) -> tuple[int, int, int] | None:
@@ -200,24 +279,30 @@ class StreamDma(_Controller):
             self._fail(f"stream {stream}: DMAMUX1 channel {stream} routes a request to a memory-to-memory stream")
         self._check_transfer(par, m0ar, ndtr, size)
         self.running[stream] = (par, m0ar, ndtr, size)
+        self._started(stream)
+        if cr >> 4 & 1:  # TCIE
+            self.interrupting.add(stream)
 
-    def read(self, address: int) -> int:
-        if address in (self.base, self.base + 0x04):  # LISR, HISR: the transfers of their streams end
-            for stream in [s for s in self.running if self._flags_shift(s)[0] == address - self.base]:
-                self._copy(*self.running.pop(stream))
-                _, shift = self._flags_shift(stream)
-                self.regs[address] = self.regs.get(address, 0) | 1 << (shift + 5)  # TCIF
-                cr_address = self.base + 0x10 + 0x18 * stream
-                self.regs[cr_address] &= ~1  # the hardware clears EN at the end
-                self.regs[cr_address + 0x04] = 0
-        return self.regs.get(address, 0)
+    def _flags_of(self, stream: int) -> int:
+        return self.base + self._flags_shift(stream)[0]  # LISR or HISR
+
+    def _complete(self, stream: int) -> None:
+        self._ended(stream)
+        self._copy(*self.running.pop(stream))
+        self.interrupting.discard(stream)
+        offset, shift = self._flags_shift(stream)
+        self.regs[self.base + offset] = self.regs.get(self.base + offset, 0) | 1 << (shift + 5)  # TCIF
+        cr_address = self.base + 0x10 + 0x18 * stream
+        self.regs[cr_address] &= ~1  # the hardware clears EN at the end
+        self.regs[cr_address + 0x04] = 0
 
 
 class ChannelDma(_Controller):
     """L4+ DMA1: seven channels, channel x's registers at 0x08 + 0x14 * (x - 1)."""
 
     name = "DMA1"
-    pages = (0x40020000,)
+    pages = (0x40020000, NVIC_PAGE)
+    irqs = {c: 10 + c for c in range(1, 8)}  # DMA1_CH1-7: 11-17
     base, dmamux = 0x40020000, 0x40020800
     clock_enable = (0x40021048, 1 << 0 | 1 << 2, "RCC_AHB1ENR.DMA1EN, DMAMUX1EN")
 
@@ -258,14 +343,19 @@ class ChannelDma(_Controller):
                        "channel")
         self._check_transfer(cpar, cmar, cndtr, _SIZES[psize])
         self.running[channel] = (cpar, cmar, cndtr, _SIZES[psize])
+        self._started(channel)
+        if ccr >> 1 & 1:  # TCIE
+            self.interrupting.add(channel)
 
-    def read(self, address: int) -> int:
-        if address == self.base:  # ISR: the transfers end
-            for channel in list(self.running):
-                self._copy(*self.running.pop(channel))
-                self.regs[self.base] = self.regs.get(self.base, 0) | 0b11 << 4 * (channel - 1)  # GIF, TCIF
-                self.regs[self.base + 0x08 + 0x14 * (channel - 1) + 0x04] = 0  # CNDTR; EN stays set
-        return self.regs.get(address, 0)
+    def _flags_of(self, channel: int) -> int:
+        return self.base  # ISR
+
+    def _complete(self, channel: int) -> None:
+        self._ended(channel)
+        self._copy(*self.running.pop(channel))
+        self.interrupting.discard(channel)
+        self.regs[self.base] = self.regs.get(self.base, 0) | 0b11 << 4 * (channel - 1)  # GIF, TCIF
+        self.regs[self.base + 0x08 + 0x14 * (channel - 1) + 0x04] = 0  # CNDTR; EN stays set
 
 
 def dma_model(board: Board, memory: MemoryAccess, rcc: Callable[[int], int]) -> _Controller:

@@ -82,6 +82,11 @@ class EmulatedRun:
     #: bytes the DMA controller moved per layer (board builds of a model with DMA tiles, whose
     #: runtime drives the board's DMA controller against the register model of :mod:`.dma`)
     dma_bytes: dict[int, int] = field(default_factory=dict)
+    #: DMA transfers per layer, how many of them ran on while the core went on to another phase
+    #: (the overlap mode), and how often the core slept (WFI) waiting for one
+    dma_transfers: dict[int, int] = field(default_factory=dict)
+    dma_overlapped: dict[int, int] = field(default_factory=dict)
+    dma_sleeps: dict[int, int] = field(default_factory=dict)
 
     def phase_counts(self, decoupled: set[int]) -> dict[tuple[int, str], tuple[dict[str, int], int]]:
         """Per (layer, phase): instruction classes and flash data reads (count_memory runs).
@@ -277,11 +282,31 @@ class Emulator:
         for reg, value in zip((arm.UC_ARM_REG_R0, arm.UC_ARM_REG_R1, arm.UC_ARM_REG_R2, arm.UC_ARM_REG_R3), args):
             uc.reg_write(reg, value)
         uc.reg_write(arm.UC_ARM_REG_LR, self.EXIT_ADDRESS | 1)
+        start = self.symbol(function) | 1
         try:
-            uc.emu_start(self.symbol(function) | 1, self.EXIT_ADDRESS)
+            while True:
+                uc.emu_start(start, self.EXIT_ADDRESS)
+                self._raise_register_error()
+                pc = int(uc.reg_read(arm.UC_ARM_REG_PC))
+                if pc == self.EXIT_ADDRESS:
+                    break
+                self._wake(pc)  # Unicorn returns when the core sleeps
+                start = pc | 1
         finally:
             self._raise_register_error()  # a broken clock or DMA rule is the cause of what follows
         return int(uc.reg_read(arm.UC_ARM_REG_R0))
+
+    def _wake(self, pc: int) -> None:
+        """The core stopped before ``pc`` in WFI: what would wake it happens (the DMA model
+        completes the transfers whose interrupt is enabled); without it the board would sleep
+        forever."""
+        import unicorn.arm_const as arm
+
+        if bytes(self.uc.mem_read(pc - 2, 2)) != b"\x30\xbf":  # WFI (T1 encoding 0xBF30)
+            raise ToolchainError(f"the emulation stopped at {pc:#010x}, not at its exit or in WFI")
+        if getattr(self, "dma", None) is None:
+            raise Stm32DvfsError(f"the firmware sleeps (WFI at {pc - 2:#010x}) with nothing modelled to wake it")
+        self.dma.sleep(int(self.uc.reg_read(arm.UC_ARM_REG_PRIMASK)))
 
     def track_clocks(self, model) -> None:
         """Map the clock registers onto ``model`` (see :mod:`.clocks`): reads show its status
@@ -352,6 +377,7 @@ class Emulator:
             hooks = tracker.install(self, count_memory, regions)
             if getattr(self, "dma", None) is not None:
                 self.dma.layer = lambda: tracker.key[0]
+                self.dma.phase_changes = lambda: tracker.switches[tracker.key[0]]
             uc.ctl_flush_tb()  # blocks translated without the hooks would not fire them
             try:
                 status = self.call("stm32dvfs_model_run", in_array, out_array)
@@ -515,6 +541,9 @@ def emulate(compiled, x, board=None, *, core: str | None = None, memory: MemoryM
         clock_trace=tuple(getattr(emu, "clock_trace", ())),
         clock_status=emu.call("stm32dvfs_plan_status") if clocks is not None else 0,
         dma_bytes=dict(emu.dma.bytes_by_layer) if target is not None else {},
+        dma_transfers=dict(emu.dma.transfers_by_layer) if target is not None else {},
+        dma_overlapped=dict(emu.dma.overlapped_by_layer) if target is not None else {},
+        dma_sleeps=dict(emu.dma.sleeps_by_layer) if target is not None else {},
     )
 
 
