@@ -6,8 +6,8 @@ the H7 DMA1 (stream controllers, RM0383 section 9, RM0385 section 8, RM0433 sect
 DMAMUX1 on the H7, RM0433 section 17) and the L4+ DMA1 (channel controller, RM0432 section 11,
 with DMAMUX1, section 12), and the NVIC's enable and pending registers (ARMv7-M ARM, B3.4). When
 the driver enables a channel the model checks the configuration. A transfer without its
-transfer-complete interrupt (TCIE) runs until the driver first reads the interrupt status
-register, which then shows it complete; one with the interrupt enabled runs until the core sleeps
+transfer-complete interrupt (TCIE) runs until the driver reads the interrupt status register
+the second time (the first read finds it running); one with the interrupt enabled runs until the core sleeps
 (WFI, :meth:`_Controller.sleep`): it then completes and its interrupt becomes pending in the NVIC,
 which wakes the core. Completing copies the bytes in the emulator's memory, sets the flags and
 counts the bytes per layer (the model checks order and configuration, not timing: the time is
@@ -67,6 +67,7 @@ class _Controller:
         #: it started after ran while the core went on to another phase (the overlap mode)
         self.phase_changes: Callable[[], int] = lambda: 0
         self.started_after: dict[int, int] = {}  # channel -> phase changes when it was enabled
+        self.polls: dict[int, int] = {}  # channel -> reads of its flags since it was enabled
         self.overlapped_by_layer: Counter = Counter()
         self.bytes_by_layer: Counter = Counter()
         self.transfers_by_layer: Counter = Counter()
@@ -134,7 +135,11 @@ class _Controller:
         if nvic is not None:
             return nvic
         for channel in [c for c in self.running if c not in self.interrupting and self._flags_of(c) == address]:
-            self._complete(channel)  # a polled transfer ends when the driver polls
+            # a polled transfer is still running at the first poll (a transfer takes longer than
+            # the few instructions between its enable and that read) and done at the next
+            self.polls[channel] = self.polls.get(channel, 0) + 1
+            if self.polls[channel] > 1:
+                self._complete(channel)
         return self.regs.get(address, 0)
 
     def _flags_of(self, channel: int) -> int:
@@ -207,6 +212,7 @@ class _Controller:
 
     def _started(self, channel: int) -> None:
         self.started_after[channel] = self.phase_changes()
+        self.polls[channel] = 0
 
     def _ended(self, channel: int) -> None:
         if self.phase_changes() != self.started_after.pop(channel, self.phase_changes()):
