@@ -32,7 +32,7 @@ from .vocabulary import PLAIN, STACK_BYTES
 #: RAM the runtime, the clock driver and libc keep besides the arena and the stack (estimate:
 #: the .data and .bss of the emulated builds are well under it)
 RUNTIME_DATA_BYTES = 2048
-PROFILE_FORMAT = 5  # bumped when the rows change meaning: old cache entries are ignored (5: switch cycles)
+PROFILE_FORMAT = 6  # bumped when the rows change meaning: old cache entries are ignored (6: DMA builds)
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,11 @@ class PhaseCost:
     energy_uj: float
     #: access <-> execute changes in this layer at this granularity (0 for a plain kernel)
     switches: int = 0
+    #: a DMA granularity's access phase: the transfers and bus items the DMA moved (emulated);
+    #: their time and energy are not in the row (they depend on the mode and on both phases'
+    #: states: :func:`tvm_stm32dvfs.optimize.from_profile.dma_cost`)
+    dma_transfers: int = 0
+    dma_items: int = 0
 
 
 @dataclass(frozen=True)
@@ -100,9 +105,10 @@ class Profile:
         return sorted({r.granularity for r in self.rows if r.layer == layer})
 
 
-def _options(compiled, max_granularities: int, max_buffer_bytes: int | None = None) -> list[dict[str, dae.Granularity]]:
-    """Granularity maps to build: the k-th offered tile (within ``max_buffer_bytes``) of every
-    decoupled kernel."""
+def _options(compiled, max_granularities: int, max_buffer_bytes: int | None = None,
+             dma: str = "") -> list[dict[str, dae.Granularity]]:
+    """Granularity maps to build: the k-th offered tile (within ``max_buffer_bytes``; with
+    ``dma``, its DMA tiles in that mode) of every decoupled kernel."""
     from .dae.pipeline import stm32dvfs_pipeline
     import tvm
 
@@ -112,8 +118,9 @@ def _options(compiled, max_granularities: int, max_buffer_bytes: int | None = No
         if isinstance(func, tvm.tirx.PrimFunc):
             shape = dae.kernel_shape(func)
             if shape is not None:
-                options = dae.tile_options(shape, max_buffer_bytes, max_options=max_granularities)
-                per_kernel[gv.name_hint] = options or dae.tile_options(shape, max_options=1)
+                options = dae.tile_options(shape, max_buffer_bytes, max_options=max_granularities, dma=dma)
+                if options or not dma:
+                    per_kernel[gv.name_hint] = options or dae.tile_options(shape, max_options=1)
     if not per_kernel:
         return []
     count = max(len(o) for o in per_kernel.values())
@@ -156,6 +163,10 @@ def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable
     budget = max(free // 2, dae.DEFAULT_TILE_BUDGET)
     for option in _options(compiled, max_granularities, budget):
         builds.append(("dae", compiled.variant(granularity=option)))
+    # the DMA modes at the tiles with the fewest transfers (the largest within the budget)
+    for mode in dae.DMA_MODES:
+        largest = _options(compiled, max_granularities, budget, dma=mode)[-1:]
+        builds.extend(("dae", compiled.variant(granularity=option)) for option in largest)
     rows: list[PhaseCost] = []
     skipped: list[str] = []
     for done, (kind, variant) in enumerate(builds):
@@ -169,17 +180,19 @@ def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable
             skipped.append(", ".join(tiles) if tiles else "none (the plain kernels)")
             continue
         decoupled = {i for i, layer in enumerate(variant.layers) if layer.decoupled}
-        covered = {r.layer for r in rows if r.granularity == PLAIN}
+        covered = {(r.layer, r.granularity) for r in rows}
         for (layer, phase), (classes, reads) in sorted(run.phase_counts(decoupled).items()):
             granularity = variant.layers[layer].granularity
-            if kind == "dae" and granularity == PLAIN and layer in covered:
-                continue  # an earlier build already covers layers that are never tiled
+            if (layer, granularity) in covered:
+                continue  # an earlier build ran the same kernel (a layer never tiled, a repeated tile)
             instructions = sum(classes.values())
+            transfers = run.dma_transfers.get(layer, 0) if phase == "access" else 0
+            items = run.dma_items.get(layer, 0) if phase == "access" else 0
             for state in states:
                 cycles = model.cycles(classes, reads, state.wait_states)
                 rows.append(PhaseCost(layer, variant.layers[layer].name, granularity, phase, state.id, state.hz,
                                       instructions, reads, cycles, cycles / (state.hz / 1e6),
-                                      board.energy_uj(state, cycles), run.switches.get(layer, 0)))
+                                      board.energy_uj(state, cycles), run.switches.get(layer, 0), transfers, items))
         if progress is not None:
             progress(done + 1, len(builds))
     if not rows:

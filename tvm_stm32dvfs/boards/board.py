@@ -145,6 +145,16 @@ class Board:
         """Energy of ``cycles`` CPU cycles run in ``state`` (uJ)."""
         return self.energy_per_cycle_nj(state) * cycles / 1000.0
 
+    def dma_transfer_us(self, state: ClockState, items: int) -> float:
+        """Time of a DMA transfer of ``items`` items from flash to SRAM at ``state``: per item the
+        bus cycles of the board's data and the flash read's wait states, as the CPU pays them
+        (no line or prefetch amortisation: an upper bound)."""
+        return items * (self.data.dma_bus_cycles_per_item + state.wait_states + 1) / state.mhz
+
+    def dma_power_mw(self, state: ClockState) -> float:
+        """The DMA controller's own power while it transfers at ``state``."""
+        return self.data.dma_current_ua_per_mhz * state.mhz / 1000.0 * self.vdd
+
     def wakeup_us(self, mode: str, state: ClockState | None = None) -> float:
         """Wake-up time from ``sleep`` (cycles of ``state``) or ``stop``."""
         if mode == "stop":

@@ -105,6 +105,10 @@ class BoardData:
     stop_wakeup_us: float
     sleep_wakeup_cycles: int
     timing: dict[str, float]
+    #: the memory-to-memory DMA of the runtime: bus cycles per item besides the flash wait
+    #: states of reading it, and the controller's current per MHz of HCLK
+    dma_bus_cycles_per_item: float
+    dma_current_ua_per_mhz: float
     console: Console | None = None
     marker: Pin | None = None  # the phase marker output (a header pin a power analyser triggers on)
 
@@ -267,6 +271,8 @@ def parse_board(path: Path) -> BoardData:
         sleep_current=_current_table(r, "sleep_current", names),
         stop_current_ma=r.number("stop.current_ma"), stop_wakeup_us=r.number("stop.wakeup_us"),
         sleep_wakeup_cycles=int(r.number("sleep.wakeup_cycles")), timing=timing,
+        dma_bus_cycles_per_item=r.number("dma.bus_cycles_per_item"),
+        dma_current_ua_per_mhz=r.number("dma.current_ua_per_mhz"),
         console=_console(r, str(r.get("family"))),
         marker=_pin(r, "marker.pin", alternate=False) if r.get("marker", required=False) is not None else None,
     )

@@ -39,11 +39,11 @@ import numpy as np
 from ..boards import Board
 from ..files import write_text_atomically
 from ..optimize import DvfsPlan, Solution, solve
-from ..optimize.from_profile import plan_problem, switch_cost
+from ..optimize.from_profile import dma_cost, plan_problem, switch_cost
 from ..optimize.plan import DEFAULT_METHOD, minimum_latency_ms
 from ..optimize.problem import Candidate, PlanProblem, evaluate
 from ..profile import Profile
-from ..vocabulary import PLAIN
+from ..vocabulary import PLAIN, Granularity
 
 POLICIES = ("tinyengine", "tinyengine_sleep", "static_dvfs", "layer_dvfs", "dae_dvfs", "dae_race")
 #: the policies that run the plain (non-decoupled) kernels
@@ -268,6 +268,16 @@ def emulated_cost(problem: PlanProblem, board: Board, plan: DvfsPlan, run, cycle
         reads = flash_reads[(layer, plan.choices[layer].key.granularity, phase)]
         cycles = cycle_model.cycles(classes, reads, state.wait_states)
         spans.append(PhaseSpan(layer, phase, state.id, state.mhz, cycles / state.mhz, board.energy_uj(state, cycles)))
+    # the DMA transfers of the run (counted by the emulator's DMA model), costed as the optimizer
+    # costs them, at the states the registers selected for the layer's phases
+    execute_us = {s.layer: s.time_us for s in spans if s.phase == "execute"}
+    for layer, transfers in sorted(run.dma_transfers.items()):
+        mode = Granularity.parse(plan.choices[layer].key.granularity).dma
+        time_us, energy_uj = dma_cost(board, mode, transfers, run.dma_items[layer], clock[(layer, "access")],
+                                      clock[(layer, "execute")], execute_us[layer])
+        access = clock[(layer, "access")]
+        spans.append(PhaseSpan(layer, "dma", access.id, access.mhz, time_us, energy_uj))
+    spans.sort(key=lambda s: (s.layer, s.phase))  # a layer's DMA wait between its access and execute
     latency_us = sum(s.time_us for s in spans) + switch_us
     # the switch back to the period's start state runs after the inference, outside the emulated
     # call: its driver cycles are the profile's measurement

@@ -160,7 +160,7 @@ def plot_timeline(row, path, title: str) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.5))
     t = 0.0
-    colors = {"access": "C1", "execute": "C0", "plain": "C2"}
+    colors = {"access": "C1", "dma": "C3", "execute": "C0", "plain": "C2"}
     seen = set()
     for span in row.spans:
         label = span.phase if span.phase not in seen else None

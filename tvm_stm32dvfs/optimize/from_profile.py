@@ -7,6 +7,9 @@ state) pair. A decoupled layer starts in its access phase and alternates; the pr
 access <-> execute changes ``n`` of each granularity, so a pair of distinct states costs
 ``ceil(n/2)`` switches access -> execute and ``floor(n/2)`` back, charged inside the layer.
 Candidate keys are :class:`LayerChoice` values; states are ``ClockState.id`` strings.
+
+A DMA granularity adds the transfers' cost (:func:`dma_cost`), which depends on its mode and on
+both phases' states, to the instructions the profile measured.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 
 from ..boards import Board
 from ..profile import Profile
-from ..vocabulary import PLAIN
+from ..vocabulary import DMA_SLEEP, PLAIN, Granularity
 from .problem import Candidate, IdleMode, PlanProblem
 
 
@@ -43,6 +46,34 @@ def switch_cost(profile: Profile, board: Board, a, b) -> tuple[float, float]:
     return t.time_us + cycles / slower.mhz, t.energy_uj + board.energy_uj(slower, cycles)
 
 
+def dma_cost(board: Board, mode: str, transfers: int, items: int, access, execute,
+             execute_us: float) -> tuple[float, float]:
+    """(us, uJ) a layer's DMA transfers add to its instructions: ``transfers`` transfers of
+    ``items`` bus items in all, the access phase at ``access``, the execute phase at ``execute``
+    taking ``execute_us`` (ClockStates).
+
+    Sleep: every transfer runs in the access phase while the core sleeps (sleep current) and
+    wakes (the board's sleep wake-up per transfer); the DMA's own current on top. Overlap: the
+    layer's first transfer is waited for (the core polls at run current); every later one runs
+    while the previous tile executes and stalls the next access phase only by what it takes
+    beyond an execute phase (``execute_us`` / tiles); its time is taken at the slower of the two
+    clocks and its DMA power at the dearer state, an upper bound on where it runs. Bus contention
+    between the DMA and the executing core is not modelled (both read different memories: the
+    DMA flash, the execute phase its SRAM tile)."""
+    if transfers <= 0:
+        return 0.0, 0.0
+    if mode == DMA_SLEEP:
+        transfer = board.dma_transfer_us(access, items)
+        wake = transfers * board.wakeup_us("sleep", access)
+        energy = (board.sleep_power_mw(access) + board.dma_power_mw(access)) * transfer / 1000
+        return transfer + wake, energy + board.run_power_mw(access) * wake / 1000
+    slower = access if access.hz <= execute.hz else execute
+    transfer = board.dma_transfer_us(slower, items) / transfers
+    stall = transfer + (transfers - 1) * max(0.0, transfer - execute_us / transfers)
+    dma_mw = max(board.dma_power_mw(access), board.dma_power_mw(execute))
+    return stall, (board.run_power_mw(access) * stall + dma_mw * transfer * transfers) / 1000
+
+
 def plan_problem(profile: Profile, board: Board, budget_ms: float, period_ms: float | None = None) -> PlanProblem:
     """The problem of one inference of ``profile``'s model within ``budget_ms``, repeated every
     ``period_ms`` (default: the budget), idling between inferences as cheaply as the board allows."""
@@ -52,9 +83,12 @@ def plan_problem(profile: Profile, board: Board, budget_ms: float, period_ms: fl
         raise ValueError(f"period {period_ms} ms is shorter than the latency budget {budget_ms} ms")
     rows: dict[tuple[int, str, str], dict[str, tuple[float, float]]] = defaultdict(dict)
     switches: dict[tuple[int, str], int] = {}
+    dma: dict[tuple[int, str], tuple[int, int]] = {}
     for r in profile.rows:
         rows[(r.layer, r.granularity, r.phase)][r.state] = (r.time_us, r.energy_uj)
         switches[(r.layer, r.granularity)] = r.switches
+        if r.phase == "access":
+            dma[(r.layer, r.granularity)] = (r.dma_transfers, r.dma_items)
     state_ids = sorted({r.state for r in profile.rows}, key=lambda i: board.state(i).hz)
     clock = {i: board.state(i) for i in state_ids}
     wake = board.stop_wakeup_state()
@@ -75,9 +109,14 @@ def plan_problem(profile: Profile, board: Board, budget_ms: float, period_ms: fl
                 continue
             access, execute = rows[(layer, g, "access")], rows[(layer, g, "execute")]
             n = switches[(layer, g)]
+            mode = Granularity.parse(g).dma
+            transfers, items = dma[(layer, g)]
             for a, (ta, ea) in access.items():
                 for x, (tx, ex) in execute.items():
                     t, e = ta + tx, ea + ex
+                    if mode:
+                        dt, de = dma_cost(board, mode, transfers, items, clock[a], clock[x], tx)
+                        t, e = t + dt, e + de
                     last = a
                     if a != x and n:
                         forth, back = transitions[(a, x)], transitions[(x, a)]

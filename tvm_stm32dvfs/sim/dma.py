@@ -71,6 +71,7 @@ class _Controller:
         self.overlapped_by_layer: Counter = Counter()
         self.bytes_by_layer: Counter = Counter()
         self.transfers_by_layer: Counter = Counter()
+        self.items_by_layer: Counter = Counter()  # bus items (bytes or words) moved
         self.sleeps_by_layer: Counter = Counter()  # WFIs the core executed waiting for a transfer
         self.running: dict[int, tuple] = {}  # channel -> (source, destination, items, item bytes)
         self.interrupting: set[int] = set()  # running channels with their transfer-complete interrupt on
@@ -209,6 +210,7 @@ class _Controller:
         write(dst, read(src, items * size))
         self.bytes_by_layer[self.layer()] += items * size
         self.transfers_by_layer[self.layer()] += 1
+        self.items_by_layer[self.layer()] += items
 
     def _started(self, channel: int) -> None:
         self.started_after[channel] = self.phase_changes()

@@ -85,6 +85,8 @@ class EmulatedRun:
     #: DMA transfers per layer, how many of them ran on while the core went on to another phase
     #: (the overlap mode), and how often the core slept (WFI) waiting for one
     dma_transfers: dict[int, int] = field(default_factory=dict)
+    #: the items (bus transactions: words, or bytes where an end is not word-aligned) they moved
+    dma_items: dict[int, int] = field(default_factory=dict)
     dma_overlapped: dict[int, int] = field(default_factory=dict)
     dma_sleeps: dict[int, int] = field(default_factory=dict)
 
@@ -542,6 +544,7 @@ def emulate(compiled, x, board=None, *, core: str | None = None, memory: MemoryM
         clock_status=emu.call("stm32dvfs_plan_status") if clocks is not None else 0,
         dma_bytes=dict(emu.dma.bytes_by_layer) if target is not None else {},
         dma_transfers=dict(emu.dma.transfers_by_layer) if target is not None else {},
+        dma_items=dict(emu.dma.items_by_layer) if target is not None else {},
         dma_overlapped=dict(emu.dma.overlapped_by_layer) if target is not None else {},
         dma_sleeps=dict(emu.dma.sleeps_by_layer) if target is not None else {},
     )
