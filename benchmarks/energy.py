@@ -87,6 +87,8 @@ class JobResult:
     seconds: float
     baseline: Baseline | None
     plain_per_mac: float | None  # conv/depthwise/dense layers, default board (Cortex-M7) only
+    access: tuple = ()  # AccessEnergy rows (bundled models): the access phase by CPU, DMA sleep, DMA overlap
+    dma_plans: tuple[int, int, int] = (0, 0, 0)  # (e) plans with a DMA layer, their DMA layers, all (e) plans
 
 
 def run_job(model: str, board_name: str, qos: tuple[float, ...], with_sensitivity: bool, plots: Path) -> JobResult:
@@ -95,6 +97,8 @@ def run_job(model: str, board_name: str, qos: tuple[float, ...], with_sensitivit
     from tvm_stm32dvfs.boards import load
     from tvm_stm32dvfs.errors import Stm32DvfsWarning
     from tvm_stm32dvfs.evaluate import kernels
+    from tvm_stm32dvfs.evaluate.access import access_energy
+    from tvm_stm32dvfs.vocabulary import Granularity
     from tvm_stm32dvfs.evaluate.energy import evaluate_policies, sensitivity
     from tvm_stm32dvfs.profile import profile
     from tvm_stm32dvfs.evaluate.report import plot_energy_vs_qos, plot_timeline
@@ -124,9 +128,34 @@ def run_job(model: str, board_name: str, qos: tuple[float, ...], with_sensitivit
     if board_name == DEFAULT_BOARD:
         plain = build(mod, target=f"stm32dvfs-{board_name}", params=params, model_name=model, dae=False)
         per_mac = kernels.model_figures(plain, plain.sample_inputs()[0]).per_mac
+    dma_layers = [sum(1 for c in r.plan.choices if Granularity.parse(c.key.granularity).dma)
+                  for r in mine if r.plan is not None and r.plan.choices]
+    dma_plans = (sum(1 for n in dma_layers if n), sum(dma_layers), len(dma_layers))
+    access = tuple(access_energy(compiled, board)) if model in BUNDLED else ()
     rows = [replace(r, plan=None, spans=()) for r in rows]  # what the report needs, cheap to send back
     return JobResult(model, board_name, rows, section(model, board_name, rows, sens, measured.skipped),
-                     time.perf_counter() - started, baseline, per_mac)
+                     time.perf_counter() - started, baseline, per_mac, access, dma_plans)
+
+
+def access_table(results) -> str:
+    """The access phase by CPU copy and the two DMA modes (the layers with DMA tiles of the bundled
+    models), and how often the optimizer chose DMA."""
+    out = ["## The access phase: CPU copy, DMA sleep, DMA overlap", "",
+           "The layers with DMA tiles of each bundled model, at the tiles the profile offers in DMA mode "
+           "(the middle of the offered tiles), built three times: the weight slice loaded by the CPU, brought "
+           "in by DMA while the core sleeps (WFI), and by DMA while the previous tile executes. Access-phase "
+           "energy (uJ, the DMA's transfers, sleep and stalls included: tvm_stm32dvfs/evaluate/access.py) at the "
+           "board's fastest and slowest candidate state; saving against the CPU copy (negative: DMA costs "
+           "more). Last column: the (e) plans of the evaluation above that put a layer on DMA.", "",
+           "| model | board | state | layers | transfers | CPU uJ | sleep uJ | overlap uJ | sleep saves | "
+           "overlap saves | (e) plans using DMA |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        for i, a in enumerate(r.access):
+            plans = f"{r.dma_plans[0]} of {r.dma_plans[2]} ({r.dma_plans[1]} layers)" if i == 0 else ""
+            out.append(f"| {r.model} | {r.board} | {a.state} | {a.layers} | {a.transfers} | "
+                       f"{a.access_uj['cpu']:,.1f} | {a.access_uj['sleep']:,.1f} | {a.access_uj['overlap']:,.1f} | "
+                       f"{a.saving('sleep'):.1%} | {a.saving('overlap'):.1%} | {plans} |")
+    return "\n".join(out) + "\n"
 
 
 def section(model: str, board: str, rows, sens, skipped=()) -> str:
@@ -323,7 +352,7 @@ seconds per budget: docs/evaluate.md). Plots: `{plots.relative_to(args.out.paren
 
 """
     text = head + summary(all_rows) + "\n" + goals(all_rows) + "\n" + kernel_table(results) + "\n" + \
-        published_table(results) + "\n" + "\n".join(r.section for r in results)
+        published_table(results) + "\n" + access_table(results) + "\n" + "\n".join(r.section for r in results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text(text)

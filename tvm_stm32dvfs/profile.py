@@ -105,7 +105,7 @@ class Profile:
         return sorted({r.granularity for r in self.rows if r.layer == layer})
 
 
-def _options(compiled, max_granularities: int, max_buffer_bytes: int | None = None,
+def tile_maps(compiled, max_granularities: int, max_buffer_bytes: int | None = None,
              dma: str = "") -> list[dict[str, dae.Granularity]]:
     """Granularity maps to build: the k-th offered tile (within ``max_buffer_bytes``; with
     ``dma``, its DMA tiles in that mode) of every decoupled kernel."""
@@ -125,6 +125,20 @@ def _options(compiled, max_granularities: int, max_buffer_bytes: int | None = No
         return []
     count = max(len(o) for o in per_kernel.values())
     return [{k: o[min(i, len(o) - 1)].granularity for k, o in per_kernel.items()} for i in range(count)]
+
+
+def dma_tiles(compiled, board: Board, budget: int, mode: str, max_granularities: int = 3) -> list[dict]:
+    """The one granularity map of ``mode`` the profile builds (empty if no kernel has a DMA tile):
+    the middle one of the offered DMA tiles."""
+    maps = tile_maps(compiled, max_granularities, budget, dma=mode)
+    return maps[len(maps) // 2:len(maps) // 2 + 1]
+
+
+def tile_budget(board: Board, plain_arena_bytes: int) -> int:
+    """The SRAM one kernel's tiles may use: half of what the plain model's arena, the stack and
+    the runtime's data leave free (at least the default tile budget)."""
+    free = board.memory_map.ram_bytes - plain_arena_bytes - STACK_BYTES - RUNTIME_DATA_BYTES
+    return max(free // 2, dae.DEFAULT_TILE_BUDGET)
 
 
 def cache_key(compiled, board: Board, max_granularities: int, cycle_model: Path | None = None) -> str:
@@ -158,15 +172,13 @@ def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable
     feeds = compiled.sample_inputs()
     plain = compiled.variant(dae=False)
     builds = [(PLAIN, plain)]
-    # tiles may use half of the SRAM the plain model, the stack and the runtime's data leave free
-    free = board.memory_map.ram_bytes - plain.arena_bytes - STACK_BYTES - RUNTIME_DATA_BYTES
-    budget = max(free // 2, dae.DEFAULT_TILE_BUDGET)
-    for option in _options(compiled, max_granularities, budget):
+    budget = tile_budget(board, plain.arena_bytes)
+    for option in tile_maps(compiled, max_granularities, budget):
         builds.append(("dae", compiled.variant(granularity=option)))
-    # the DMA modes at the tiles with the fewest transfers (the largest within the budget)
+    # the DMA modes at the middle of the offered tiles: several transfers a layer (the overlap
+    # mode hides all but the first), each big enough to amortise its set-up
     for mode in dae.DMA_MODES:
-        largest = _options(compiled, max_granularities, budget, dma=mode)[-1:]
-        builds.extend(("dae", compiled.variant(granularity=option)) for option in largest)
+        builds.extend(("dae", compiled.variant(granularity=option)) for option in dma_tiles(compiled, board, budget, mode))
     rows: list[PhaseCost] = []
     skipped: list[str] = []
     for done, (kind, variant) in enumerate(builds):
