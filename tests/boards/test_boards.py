@@ -222,7 +222,7 @@ def test_the_profile_budgets_tiles_in_the_memory_maps_ram(monkeypatch):
     class Budget(Exception):
         pass
 
-    def options(compiled, max_granularities, budget):
+    def options(compiled, max_granularities, budget, dma=""):
         raise Budget(budget)
 
     class Compiled:
@@ -234,7 +234,7 @@ def test_the_profile_budgets_tiles_in_the_memory_maps_ram(monkeypatch):
         def sample_inputs(self):
             return []
 
-    monkeypatch.setattr(profile_module, "_options", options)
+    monkeypatch.setattr(profile_module, "tile_maps", options)
     monkeypatch.setattr(profile_module, "cache_key", lambda *a, **k: "none")
     with pytest.raises(Budget) as budget:
         profile_module.profile(Compiled(), board, use_cache=False)

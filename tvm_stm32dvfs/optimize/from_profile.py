@@ -74,6 +74,25 @@ def dma_cost(board: Board, mode: str, transfers: int, items: int, access, execut
     return stall, (board.run_power_mw(access) * stall + dma_mw * transfer * transfers) / 1000
 
 
+def _without_dominated_dma(cands: list[Candidate]) -> tuple[Candidate, ...]:
+    """``cands`` less the DMA candidates another candidate with the same first and last state
+    beats in time and energy: no plan's optimum needs them (the solvers see a layer only through
+    those four figures), and the exact solvers' labels grow with every candidate kept. A tie
+    removes the DMA candidate only against a CPU one, so one of equals always stays."""
+    def uses_dma(c: Candidate) -> bool:
+        return c.key.granularity != PLAIN and bool(Granularity.parse(c.key.granularity).dma)
+
+    def beats(o: Candidate, c: Candidate) -> bool:
+        return (o is not c and o.time_us <= c.time_us and o.energy_uj <= c.energy_uj
+                and (o.time_us < c.time_us or o.energy_uj < c.energy_uj or not uses_dma(o)))
+
+    by_ends: dict[tuple[str, str], list[Candidate]] = defaultdict(list)
+    for c in cands:
+        by_ends[(c.first_state, c.last_state)].append(c)
+    return tuple(c for c in cands
+                 if not uses_dma(c) or not any(beats(o, c) for o in by_ends[(c.first_state, c.last_state)]))
+
+
 def plan_problem(profile: Profile, board: Board, budget_ms: float, period_ms: float | None = None) -> PlanProblem:
     """The problem of one inference of ``profile``'s model within ``budget_ms``, repeated every
     ``period_ms`` (default: the budget), idling between inferences as cheaply as the board allows."""
@@ -127,7 +146,7 @@ def plan_problem(profile: Profile, board: Board, budget_ms: float, period_ms: fl
                     elif n % 2:
                         last = x
                     cands.append(Candidate(layer, LayerChoice(g, a, x), a, last, t, e))
-        layers.append(tuple(cands))
+        layers.append(_without_dominated_dma(cands))
 
     idle = [IdleMode("sleep", board.sleep_power_mw(clock[s]), board.wakeup_us("sleep", clock[s]), requires_state=s)
             for s in clock]
