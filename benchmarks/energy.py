@@ -98,7 +98,7 @@ def run_job(model: str, board_name: str, qos: tuple[float, ...], with_sensitivit
     from tvm_stm32dvfs.errors import Stm32DvfsWarning
     from tvm_stm32dvfs.evaluate import kernels
     from tvm_stm32dvfs.evaluate.access import access_energy
-    from tvm_stm32dvfs.vocabulary import Granularity
+    from tvm_stm32dvfs.vocabulary import dma_mode
     from tvm_stm32dvfs.evaluate.energy import evaluate_policies, sensitivity
     from tvm_stm32dvfs.profile import profile
     from tvm_stm32dvfs.evaluate.report import plot_energy_vs_qos, plot_timeline
@@ -128,7 +128,7 @@ def run_job(model: str, board_name: str, qos: tuple[float, ...], with_sensitivit
     if board_name == DEFAULT_BOARD:
         plain = build(mod, target=f"stm32dvfs-{board_name}", params=params, model_name=model, dae=False)
         per_mac = kernels.model_figures(plain, plain.sample_inputs()[0]).per_mac
-    dma_layers = [sum(1 for c in r.plan.choices if Granularity.parse(c.key.granularity).dma)
+    dma_layers = [sum(1 for c in r.plan.choices if dma_mode(c.key.granularity))
                   for r in mine if r.plan is not None and r.plan.choices]
     dma_plans = (sum(1 for n in dma_layers if n), sum(dma_layers), len(dma_layers))
     access = tuple(access_energy(compiled, board)) if model in BUNDLED else ()

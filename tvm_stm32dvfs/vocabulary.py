@@ -66,6 +66,11 @@ class Granularity:
         return cls(rows, channels, method)
 
 
+def dma_mode(granularity: str) -> str:
+    """The DMA mode of a layer's granularity string ("" for CPU copies and for PLAIN)."""
+    return "" if granularity == PLAIN else Granularity.parse(granularity).dma
+
+
 #: the plan solver wherever none is named (build, the command line, the evaluation, solve): the DP
 #: is fast and within a bucket of the optimum; "exact" and "z3" prove optimality on request
 DEFAULT_SOLVER = "dp"

@@ -43,7 +43,7 @@ from ..optimize.from_profile import dma_cost, plan_problem, switch_cost
 from ..optimize.plan import DEFAULT_METHOD, minimum_latency_ms
 from ..optimize.problem import Candidate, PlanProblem, evaluate
 from ..profile import Profile
-from ..vocabulary import PLAIN, Granularity
+from ..vocabulary import PLAIN, dma_mode
 
 POLICIES = ("tinyengine", "tinyengine_sleep", "static_dvfs", "layer_dvfs", "dae_dvfs", "dae_race")
 #: the policies that run the plain (non-decoupled) kernels
@@ -272,7 +272,7 @@ def emulated_cost(problem: PlanProblem, board: Board, plan: DvfsPlan, run, cycle
     # costs them, at the states the registers selected for the layer's phases
     execute_us = {s.layer: s.time_us for s in spans if s.phase == "execute"}
     for layer, transfers in sorted(run.dma_transfers.items()):
-        mode = Granularity.parse(plan.choices[layer].key.granularity).dma
+        mode = dma_mode(plan.choices[layer].key.granularity)
         time_us, energy_uj = dma_cost(board, mode, transfers, run.dma_items[layer], clock[(layer, "access")],
                                       clock[(layer, "execute")], execute_us[layer])
         access = clock[(layer, "access")]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from ..boards import Board
 from ..profile import Profile
-from ..vocabulary import DMA_SLEEP, PLAIN, Granularity
+from ..vocabulary import DMA_SLEEP, PLAIN, dma_mode
 from .problem import Candidate, IdleMode, PlanProblem
 
 
@@ -80,7 +80,7 @@ def _without_dominated_dma(cands: list[Candidate]) -> tuple[Candidate, ...]:
     those four figures), and the exact solvers' labels grow with every candidate kept. A tie
     removes the DMA candidate only against a CPU one, so one of equals always stays."""
     def uses_dma(c: Candidate) -> bool:
-        return c.key.granularity != PLAIN and bool(Granularity.parse(c.key.granularity).dma)
+        return bool(dma_mode(c.key.granularity))
 
     def beats(o: Candidate, c: Candidate) -> bool:
         return (o is not c and o.time_us <= c.time_us and o.energy_uj <= c.energy_uj
@@ -128,7 +128,7 @@ def plan_problem(profile: Profile, board: Board, budget_ms: float, period_ms: fl
                 continue
             access, execute = rows[(layer, g, "access")], rows[(layer, g, "execute")]
             n = switches[(layer, g)]
-            mode = Granularity.parse(g).dma
+            mode = dma_mode(g)
             transfers, items = dma[(layer, g)]
             for a, (ta, ea) in access.items():
                 for x, (tx, ex) in execute.items():
