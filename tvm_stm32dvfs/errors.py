@@ -47,6 +47,11 @@ class ToolchainError(Stm32DvfsError):
     """An external tool the step needs (gcc, arm-none-eabi-gcc, qemu) is missing or failed."""
 
 
+class BoardLinkError(Stm32DvfsError):
+    """The serial link to a board (or its QEMU stand-in) failed: no answer in time, a garbled or
+    truncated frame, or a firmware that runs another model."""
+
+
 class Stm32DvfsWarning(UserWarning):
     """Something the user should know about a choice made for them (one line; the command line
     prints it as ``note: ...``), e.g. the batch size of a model with a dynamic batch dimension."""
@@ -64,6 +69,7 @@ __all__ = [
     "SolverLimitError",
     "ResourceLimitError",
     "ToolchainError",
+    "BoardLinkError",
 ]
 
 
