@@ -34,6 +34,22 @@ uint32_t stm32dvfs_crc32(uint32_t crc, const uint8_t* data, uint32_t n);
 void stm32dvfs_frame_write(void (*put)(uint8_t), stm32dvfs_frame_kind kind, const uint8_t hash[8],
                            const uint8_t* payload, uint32_t n);
 
+/** What stm32dvfs_frame_read() found wrong (0: a good frame). */
+typedef enum {
+  STM32DVFS_FRAME_OK = 0,
+  STM32DVFS_FRAME_BAD_CRC = 1,     /**< garbled on the link */
+  STM32DVFS_FRAME_BAD_VERSION = 2, /**< another protocol version */
+  STM32DVFS_FRAME_OTHER_MODEL = 3, /**< sent for another model */
+  STM32DVFS_FRAME_BAD_KIND = 4,    /**< not the kind expected */
+  STM32DVFS_FRAME_BAD_LENGTH = 5,  /**< not the length expected (the payload is skipped) */
+} stm32dvfs_frame_error;
+
+/** Read the next frame through ``get`` (the next byte, blocking), skipping anything before its
+ *  magic: it must be of ``kind``, for the model ``hash``, with exactly ``n`` payload bytes, which
+ *  land in ``payload``. */
+stm32dvfs_frame_error stm32dvfs_frame_read(uint8_t (*get)(void), stm32dvfs_frame_kind kind, const uint8_t hash[8],
+                                           uint8_t* payload, uint32_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -31,10 +31,11 @@ static void le32(uint8_t out[4], uint32_t v)
   }
 }
 
+static const uint8_t magic[4] = {'S', '3', 'D', 'V'};
+
 void stm32dvfs_frame_write(void (*put)(uint8_t), stm32dvfs_frame_kind kind, const uint8_t hash[8],
                            const uint8_t* payload, uint32_t n)
 {
-  static const uint8_t magic[4] = {'S', '3', 'D', 'V'};
   const uint8_t head[2] = {(uint8_t)STM32DVFS_PROTOCOL_VERSION, (uint8_t)kind};
   uint8_t word[4];
   (void)put_bytes(put, 0u, magic, 4u);
@@ -45,4 +46,50 @@ void stm32dvfs_frame_write(void (*put)(uint8_t), stm32dvfs_frame_kind kind, cons
   crc = put_bytes(put, crc, payload, n);
   le32(word, crc);
   (void)put_bytes(put, 0u, word, 4u);
+}
+
+stm32dvfs_frame_error stm32dvfs_frame_read(uint8_t (*get)(void), stm32dvfs_frame_kind kind, const uint8_t hash[8],
+                                           uint8_t* payload, uint32_t n)
+{
+  /* up to the magic: a mismatch restarts the match at the byte that broke it when that byte
+   * begins the magic ('S' occurs once in it) */
+  uint32_t matched = 0u;
+  while (matched < 4u) {
+    const uint8_t c = get();
+    matched = c == magic[matched] ? matched + 1u : (c == magic[0] ? 1u : 0u);
+  }
+  uint8_t head[14]; /* version, kind, hash, length */
+  for (uint32_t i = 0; i < sizeof head; ++i) {
+    head[i] = get();
+  }
+  uint32_t crc = stm32dvfs_crc32(0u, head, sizeof head);
+  const uint32_t length = (uint32_t)head[10] | (uint32_t)head[11] << 8 | (uint32_t)head[12] << 16 |
+                          (uint32_t)head[13] << 24;
+  const int fits = length == n;
+  for (uint32_t i = 0; i < length; ++i) { /* a payload of another length is read and dropped */
+    const uint8_t c = get();
+    if (fits) {
+      payload[i] = c;
+    }
+    crc = stm32dvfs_crc32(crc, &c, 1u);
+  }
+  uint32_t sent = 0u;
+  for (uint32_t i = 0; i < 4u; ++i) {
+    sent |= (uint32_t)get() << (8u * i);
+  }
+  if (sent != crc) {
+    return STM32DVFS_FRAME_BAD_CRC;
+  }
+  if (head[0] != STM32DVFS_PROTOCOL_VERSION) {
+    return STM32DVFS_FRAME_BAD_VERSION;
+  }
+  for (uint32_t i = 0; i < 8u; ++i) {
+    if (head[2u + i] != hash[i]) {
+      return STM32DVFS_FRAME_OTHER_MODEL;
+    }
+  }
+  if (head[1] != (uint8_t)kind) {
+    return STM32DVFS_FRAME_BAD_KIND;
+  }
+  return fits ? STM32DVFS_FRAME_OK : STM32DVFS_FRAME_BAD_LENGTH;
 }

@@ -1,9 +1,13 @@
 """A second, independent emulator: the model as stand-alone firmware under QEMU (mps2-an500).
 
-The model sources, a start-up file and a ``main`` that runs one inference on inputs baked into
-the image are linked for QEMU's Cortex-M7 board; the firmware prints every output byte over
-semihosting, and the host parses them. Where Unicorn is driven function by function from
-Python, this is the whole firmware from its reset vector, in another emulator.
+The model sources, a start-up file and a ``main`` are linked for QEMU's Cortex-M7 board. Where
+Unicorn is driven function by function from Python, this is the whole firmware from its reset
+vector, in another emulator. Two mains:
+
+* :func:`run_in_qemu`: one inference on inputs baked into the image; the firmware prints every
+  output byte over semihosting and the host parses them.
+* ``qemu_link_main.c.j2``: the board's protocol on the UART, which
+  :class:`tvm_stm32dvfs.project.link.QemuLink` drives.
 """
 
 from __future__ import annotations
@@ -25,38 +29,44 @@ QEMU_MACHINE = "mps2-an500"
 TIMEOUT_S = 600
 
 
-def _tool(name: str, package: str) -> str:
+def find_tool(name: str, package: str) -> str:
     path = shutil.which(name)
     if path is None:
         raise ToolchainError(f"{name} not found: install Debian's {package} (make test does)")
     return path
 
 
+def build_firmware(compiled, main_template: str, work: Path, **values) -> Path:
+    """The QEMU firmware of ``compiled`` with the main rendered from ``main_template``, in ``work``."""
+    cc = find_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")
+    main_c = templates("sim").get_template(main_template).render(
+        model_name=compiled.model_name, version=__version__,
+        outputs=[{"nbytes": o.nbytes} for o in compiled.outputs], **values)
+    qemu_dir = data_dir("runtime") / "qemu"
+    compiled.sources.write(work)
+    (work / "qemu_main.c").write_text(main_c)
+    runtime = data_dir("runtime")
+    sources = [str(work / c) for c in compiled.sources.c_files]
+    sources += [str(work / "qemu_main.c"), str(qemu_dir / "startup_qemu.c"), str(qemu_dir / "stm32dvfs_link_qemu.c"),
+                str(runtime / "src" / "stm32dvfs_frame.c")]
+    elf = work / "model.elf"
+    cmd = [cc, *CORE_FLAGS["cortex-m7"], "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-I", str(work),
+           "-I", str(runtime / "include"), "--specs=nano.specs", "--specs=rdimon.specs", "-nostartfiles",
+           "-Wl,--gc-sections", "-ffunction-sections", "-T", str(qemu_dir / "mps2_an500.ld"), *sources, "-lm",
+           "-o", str(elf)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"QEMU firmware failed to build:\n{' '.join(cmd)}\n{proc.stderr}")
+    return elf
+
+
 def run_in_qemu(compiled, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
     """One inference of ``compiled`` on ``inputs`` (arrays in input order) under QEMU."""
-    cc = _tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")
-    qemu = _tool("qemu-system-arm", "qemu-system-arm")
+    qemu = find_tool("qemu-system-arm", "qemu-system-arm")
     arrays = compiled._input_arrays(list(inputs))
-    main_c = templates("sim").get_template("qemu_main.c.j2").render(
-        model_name=compiled.model_name,
-        version=__version__,
-        inputs=[{"nbytes": a.nbytes, "bytes": ", ".join(str(b) for b in a.tobytes())} for a in arrays],
-        outputs=[{"nbytes": o.nbytes} for o in compiled.outputs],
-    )
-    qemu_dir = data_dir("runtime") / "qemu"
     with tempfile.TemporaryDirectory(prefix="stm32dvfs-qemu-") as tmp:
-        work = Path(tmp)
-        compiled.sources.write(work)
-        (work / "qemu_main.c").write_text(main_c)
-        sources = [str(work / c) for c in compiled.sources.c_files]
-        sources += [str(work / "qemu_main.c"), str(qemu_dir / "startup_qemu.c")]
-        elf = work / "model.elf"
-        cmd = [cc, *CORE_FLAGS["cortex-m7"], "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-I", str(work),
-               "--specs=nano.specs", "--specs=rdimon.specs", "-nostartfiles", "-T", str(qemu_dir / "mps2_an500.ld"),
-               *sources, "-lm", "-o", str(elf)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"QEMU firmware failed to build:\n{' '.join(cmd)}\n{proc.stderr}")
+        elf = build_firmware(compiled, "qemu_main.c.j2", Path(tmp),
+                     inputs=[{"nbytes": a.nbytes, "bytes": ", ".join(str(b) for b in a.tobytes())} for a in arrays])
         run = subprocess.run([qemu, "-M", QEMU_MACHINE, "-nographic", "-semihosting", "-kernel", str(elf)],
                              capture_output=True, text=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
         if run.returncode != 0:
