@@ -11,13 +11,14 @@ from .resources import data_dir
 #: Headers the model sources include from the runtime folder.
 RUNTIME_HEADERS = ("stm32dvfs_status.h", "stm32dvfs_qnn.h", "stm32dvfs_nn.h", "stm32dvfs_nn_support.h",
                    "stm32dvfs_nn_tiles.h", "stm32dvfs_runtime.h", "stm32dvfs_plan.h", "stm32dvfs_clock_regs.h",
-                   "stm32dvfs_clock_family.h", "stm32dvfs_dma_family.h")
+                   "stm32dvfs_clock_family.h", "stm32dvfs_dma_family.h", "stm32dvfs_profile.h")
 #: Runtime sources compiled with every model: phase hooks, the plan handler, the kernel library,
-#: the DMA copy and the board drivers (each of those compiles to nothing outside its family).
+#: the DMA copy, the board drivers (each of those compiles to nothing outside its family) and the
+#: profiling firmware's cycle counts.
 RUNTIME_SOURCES = ("stm32dvfs_runtime.c", "stm32dvfs_plan.c", "stm32dvfs_nn_conv2d.c", "stm32dvfs_nn_depthwise.c",
                    "stm32dvfs_nn_dense.c", "stm32dvfs_nn_quantize.c", "stm32dvfs_dma.c", "stm32dvfs_dma_stream.c",
                    "stm32dvfs_dma_channel.c", "stm32dvfs_clock.c", "stm32dvfs_clock_f4f7.c", "stm32dvfs_clock_h7.c",
-                   "stm32dvfs_clock_l4.c")
+                   "stm32dvfs_clock_l4.c", "stm32dvfs_profile.c")
 
 
 def runtime_files() -> dict[str, str]:

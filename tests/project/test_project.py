@@ -12,6 +12,7 @@ import pytest
 import tvm
 
 import tvm_stm32dvfs
+from tvm_stm32dvfs.sim.calibrate import read_measurements
 from tvm_stm32dvfs.boards import known_boards
 from tvm_stm32dvfs.errors import ResourceLimitError
 from tvm_stm32dvfs.models.zoo import ZOO
@@ -66,14 +67,24 @@ def test_qemu_and_host_builds_print_the_host_outputs(planned_kws, tmp_path, tool
     np.testing.assert_array_equal(_printed_outputs(run.stdout, planned_kws)[0], want)
     for name in ("firmware.bin", "firmware.hex"):
         assert (qemu / name).stat().st_size > 0
-    # the profiling build: same outputs, then the calibration CSV (QEMU has no DWT cycle counter,
-    # so only a board prints rows; here the header and that the profiler does not disturb)
+    # the profiling build: same outputs, then the calibration CSV. QEMU has no DWT cycle counter:
+    # there SysTick counts, and under -icount shift=5 (32 ns of virtual time per instruction at
+    # its 25 MHz SYSCLK) a phase's count is 0.8 x its instructions, those the emulator counts
     profiled = _cmake(project, "qemu-mps2-an500", "-DSTM32DVFS_PROFILE=ON")
-    run = subprocess.run(["qemu-system-arm", "-M", "mps2-an500", "-nographic", "-semihosting", "-kernel",
-                          str(profiled / "firmware.elf")], capture_output=True, text=True, timeout=600,
+    run = subprocess.run(["qemu-system-arm", "-M", "mps2-an500", "-nographic", "-semihosting", "-icount", "shift=5",
+                          "-kernel", str(profiled / "firmware.elf")], capture_output=True, text=True, timeout=600,
                          stdin=subprocess.DEVNULL)
     assert run.returncode == 0 and "layer,phase,hz,wait_states,cycles" in run.stdout
     np.testing.assert_array_equal(_printed_outputs(run.stdout, planned_kws)[0], want)
+    csv = tmp_path / "measured.csv"
+    csv.write_text(run.stdout[run.stdout.index("layer,phase"):])
+    rows = read_measurements(csv)
+    emulated = tvm_stm32dvfs.emulate(planned_kws, x)
+    decoupled = {i for i, layer in enumerate(planned_kws.layers) if layer.decoupled}
+    counts = {key: sum(classes.values()) for key, (classes, _) in emulated.phase_counts(decoupled).items()}
+    assert {(r.layer, r.phase) for r in rows} == set(counts) and all(r.hz == 25e6 for r in rows)
+    for r in rows:  # the few instructions of the profiler's own handler aside
+        assert abs(r.cycles - 0.8 * counts[(r.layer, r.phase)]) <= 0.01 * r.cycles + 40, r
     _cmake(project, "board", "-DSTM32DVFS_PROFILE=ON")  # and it builds warning-free for the board
 
 
