@@ -178,7 +178,10 @@ def cross_compile(sources: CSources, core: str = "cortex-m7", memory: MemoryMap 
         link += [f"-Wl,--undefined={symbol}" for symbol in keep]
         _run(link + objs + ["-lm", "-lc", "-lgcc", "-o", str(work / "model.elf")])
         out_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy(work / "model.elf", elf)
+        # renamed into place: another process building the same ELF must never see it half-written
+        tmp = out_dir / f".model.elf.{os.getpid()}"
+        shutil.copy(work / "model.elf", tmp)
+        tmp.replace(elf)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return elf
