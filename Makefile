@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.stamp-deps
-APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi qemu-system-arm
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi qemu-system-arm cmake
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
@@ -22,9 +22,10 @@ $(STAMP): pyproject.toml
 
 deps: $(STAMP)
 
-# Debian's Cortex-M toolchain and QEMU, only when absent.
+# Debian's Cortex-M toolchain, QEMU and CMake (the firmware projects), only when absent.
 toolchain:
 	@if ! command -v arm-none-eabi-gcc >/dev/null || ! command -v qemu-system-arm >/dev/null \
+	    || ! command -v cmake >/dev/null \
 	    || [ ! -d /usr/lib/arm-none-eabi/newlib ]; then \
 	  echo "installing $(APT_PACKAGES)"; \
 	  $(SUDO) apt-get update -qq && \

@@ -9,6 +9,7 @@ from .driver import CompiledModel, build
 from .sim.emulator import EmulatedRun, emulate
 from .errors import Stm32DvfsError
 from .frontend import from_onnx, from_tflite, load_model
+from .project.run import BoardRun, run_on_board
 from .boards.target import register_tags as _register_tags
 from .dae.pipeline import register as _register_pipeline
 
@@ -17,7 +18,7 @@ _register_pipeline()
 
 __all__ = [
     "__version__", "build", "CompiledModel", "emulate", "EmulatedRun", "from_onnx", "from_tflite", "load_model", "quantize", "boards", "errors",
-    "Stm32DvfsError", "TARGET_TAGS",
+    "run_on_board", "BoardRun", "Stm32DvfsError", "TARGET_TAGS",
 ]
 
 

@@ -216,6 +216,8 @@ def plan_cmd(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the planned firmware project here"),
     granularities: int = typer.Option(3, "--granularities", min=1, help="DAE tile options per layer"),
     shape: Optional[list[str]] = typer.Option(None, "--shape", help=SHAPE_HELP),
+    cycle_model: Optional[Path] = typer.Option(None, "--cycle-model", help="calibrated cycle model (from "
+                                               "stm32dvfs calibrate or run --calibrate) instead of the bundled one"),
 ) -> None:
     """Choose the clock state of every layer phase for minimum energy within a latency budget."""
     from .driver import build
@@ -231,7 +233,7 @@ def plan_cmd(
         with console.status("profiling in the emulator and solving"):
             compiled = build(mod, target=f"stm32dvfs-{board}", params=params, model_name=model.stem,
                              latency_ms=latency_ms, period_ms=period_ms, plan_method=method,
-                             max_granularities=granularities)
+                             max_granularities=granularities, cycle_model=cycle_model)
         if output is not None:
             compiled.export_project(output)
         plan = compiled.plan
@@ -250,7 +252,7 @@ def plan_cmd(
     b = load(board)
     with console.status("profiling in the emulator"):
         compiled = build(mod, target=f"stm32dvfs-{board}", params=params, model_name=model.stem)
-        measured = profile(compiled, b, max_granularities=granularities)
+        measured = profile(compiled, b, max_granularities=granularities, cycle_model=cycle_model)
     problem = plan_problem(measured, b, latency_ms, period_ms)
     fastest = minimum_latency_ms(problem)
     if fastest > latency_ms:
@@ -280,12 +282,9 @@ def calibrate_cmd(
     shape: Optional[list[str]] = typer.Option(None, "--shape", help=SHAPE_HELP),
 ) -> None:
     """Fit the cycle model's CPIs and flash miss cost to cycles measured on a real board."""
-    from rich.table import Table
-
     from .driver import build
     from .boards import load
     from .sim.calibrate import calibrate, read_measurements, write_cycle_model
-    from .sim.cycles import load_cycle_model
 
     rows = read_measurements(measured)
     b = load(board)
@@ -293,8 +292,19 @@ def calibrate_cmd(
     compiled = build(mod, target=f"stm32dvfs-{b.name}", params=params, model_name=model.stem, dae=dae)
     with console.status("emulating the model for its instruction counts"):
         fitted, before, after = calibrate(compiled, b, rows)
-    prior = load_cycle_model(b.core)
-    table = Table(title=f"{b.core} cycle model fitted to {len(rows)} measured phases ({measured.name})")
+    _print_calibration(b, fitted, before, after, f"{len(rows)} measured phases ({measured.name})")
+    if output is not None:
+        write_cycle_model(fitted, output, measured.name)
+        console.print(f"written: {output}")
+
+
+def _print_calibration(board, fitted, before: float, after: float, what: str) -> None:
+    from rich.table import Table
+
+    from .sim.cycles import load_cycle_model
+
+    prior = load_cycle_model(board.core)
+    table = Table(title=f"{board.core} cycle model fitted to {what}")
     for col in ("coefficient", "bundled", "fitted"):
         table.add_column(col, justify="left" if col == "coefficient" else "right")
     for name in prior.cpi:
@@ -302,9 +312,77 @@ def calibrate_cmd(
     table.add_row("flash data hit rate", f"{prior.flash_data_hit_rate:.3f}", f"{fitted.flash_data_hit_rate:.3f}")
     console.print(table)
     console.print(f"worst relative error over the measurements: bundled {before:.1%}, fitted {after:.1%}")
-    if output is not None:
-        write_cycle_model(fitted, output, measured.name)
-        console.print(f"written: {output}")
+
+
+@app.command("run")
+@_one_line_errors
+def run_cmd(
+    model: Path = typer.Argument(..., help=MODEL_HELP),
+    board: str = typer.Option("stm32f746g-disco", "--board", help="the board attached (or emulated by --platform "
+                              "qemu)"),
+    latency_ms: Optional[float] = typer.Option(None, "--latency-ms", help="plan the clocks within this budget "
+                                               "(ms); without it the firmware runs at the reset clock"),
+    port: Optional[str] = typer.Option(None, "--port", help="the board's serial port (its ST-LINK virtual COM "
+                                       "port, e.g. /dev/ttyACM0)"),
+    probe: Optional[str] = typer.Option(None, "--probe", help="flashing tool: openocd, pyocd or st-flash "
+                                        "(default: the first installed)"),
+    inputs: int = typer.Option(3, "--inputs", min=1, help="inferences to run, on seeded random inputs (the "
+                               "first is the sample input calibrate emulates)"),
+    profile: bool = typer.Option(False, "--profile", help="a profiling build: cycles per layer and phase come "
+                                 "back with every answer"),
+    csv_out: Optional[Path] = typer.Option(None, "--csv", help="write the cycles of the first inference as the "
+                                           "CSV stm32dvfs calibrate reads (implies --profile)"),
+    calibrate_out: Optional[Path] = typer.Option(None, "--calibrate", help="fit the cycle model to the cycles "
+                                                 "measured and write it (TOML) for plan/profile --cycle-model "
+                                                 "(implies --profile)"),
+    platform: str = typer.Option("board", "--platform", help="board, or qemu: the project's QEMU build in "
+                                 "place of a board, over the same serial protocol"),
+    timeout_s: float = typer.Option(60.0, "--timeout", help="seconds to wait for each answer"),
+    shape: Optional[list[str]] = typer.Option(None, "--shape", help=SHAPE_HELP),
+) -> None:
+    """Build, flash and run the model on a board over its serial port; compare with the host."""
+    from rich.table import Table
+
+    from .boards import load
+    from .driver import build
+    from .project.run import run_on_board
+    from .sim.calibrate import calibrate, write_cycle_model
+
+    profile = profile or csv_out is not None or calibrate_out is not None
+    b = load(board)
+    mod, params = _load(model, shape)
+    with console.status("compiling" + (" and planning" if latency_ms is not None else "")) as status:
+        compiled = build(mod, target=f"stm32dvfs-{b.name}", params=params, model_name=model.stem,
+                         latency_ms=latency_ms)
+        xs = [compiled.sample_inputs(seed=i) for i in range(inputs)]
+        run = run_on_board(compiled, xs, port=port, probe=probe, platform=platform, profile=profile,
+                           timeout_s=timeout_s, progress=status.update)
+    where = f"QEMU ({run.port})" if run.platform == "qemu" else f"{b.name} on {run.port} (flashed with {run.probe})"
+    table = Table(title=f"{model.name} on {where}")
+    for col in ("input", "status", "clock switches", "outputs = host build") + (("cycles",) if profile else ()):
+        table.add_column(col, justify="right")
+    for i, (st, switches, same) in enumerate(zip(run.status, run.clock_switches, run.matches_host)):
+        cells = [str(i), str(st), str(switches), "yes" if same else "NO"]
+        if profile:
+            cells.append(f"{sum(r.cycles for r in run.measurements(i)):,.0f}")
+        table.add_row(*cells)
+    console.print(table)
+    fitted = None
+    if calibrate_out is not None:
+        with console.status("emulating the model for its instruction counts"):
+            fitted, before, after = calibrate(compiled, b, run.measurements(0), inputs=xs[0])
+        _print_calibration(b, fitted, before, after, f"{len(run.measurements(0))} phases run on {where}")
+    if csv_out is not None:
+        run.write_csv(csv_out)
+        console.print(f"written: {csv_out}")
+    if fitted is not None:
+        write_cycle_model(fitted, calibrate_out, f"stm32dvfs run of {model.name} on {where}")
+        console.print(f"written: {calibrate_out}")
+    if not run.ok:
+        bad = [i for i, (st, same) in enumerate(zip(run.status, run.matches_host)) if st != 0 or not same]
+        err_console.print(f"error: input(s) {', '.join(map(str, bad))}: the firmware's status is not 0 or its "
+                          "outputs differ from the host build", markup=False, highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command("boards")

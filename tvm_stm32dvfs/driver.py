@@ -86,10 +86,10 @@ class CompiledModel:
                               len(self.layers), self.arena_bytes, self.weights_bytes, repeat)
         return write_tree_atomically(files, Path(directory))
 
-    def sample_inputs(self) -> list[np.ndarray]:
-        """A seeded random input per model input (normal floats, int8 in [-100, 100)): what the
-        profile, the evaluation and the exported application run when given none."""
-        rng = np.random.default_rng(0)
+    def sample_inputs(self, seed: int = 0) -> list[np.ndarray]:
+        """A seeded random input per model input (normal floats, int8 in [-100, 100)): with seed 0,
+        what the profile, the evaluation and the exported application run when given none."""
+        rng = np.random.default_rng(seed)
         return [rng.standard_normal(t.shape).astype(t.dtype) if t.dtype.startswith("float")
                 else rng.integers(-100, 100, size=t.shape).astype(t.dtype) for t in self.inputs]
 
@@ -208,6 +208,7 @@ def build(
     period_ms: float | None = None,
     plan_method: str = DEFAULT_SOLVER,
     max_granularities: int = 3,
+    cycle_model: Union[str, Path, None] = None,
 ) -> CompiledModel:
     """Compile a Relax module (from :func:`tvm_stm32dvfs.from_onnx`) for an STM32 target.
 
@@ -226,13 +227,15 @@ def build(
     the PrimFuncs by :class:`~tvm_stm32dvfs.transform.AnnotateDvfs` and emitted as the C plan
     table (plan.c); ``CompiledModel.plan`` holds it. An unreachable budget raises
     :class:`~tvm_stm32dvfs.errors.InfeasibleBudgetError` with the minimum achievable latency.
+    ``cycle_model``: the profile's cycle model from a file (``stm32dvfs calibrate`` or
+    ``stm32dvfs run --calibrate``) instead of the bundled coefficients.
     """
     board = board_of_target(target)
     if not isinstance(mod, tvm.IRModule):
         raise Stm32DvfsError(f"build() takes a tvm.IRModule (from tvm_stm32dvfs.from_onnx), got {type(mod).__name__}")
     if latency_ms is not None:
         return _build_planned(mod, board, params, model_name, dae, granularity, latency_ms, period_ms, plan_method,
-                              max_granularities)
+                              max_granularities, cycle_model)
     mod = _bind_params(mod, params)
     if dae and granularity is None:
         lowered = _lower_with_default_tiles(mod)
@@ -304,7 +307,7 @@ def _lower_with_default_tiles(mod: tvm.IRModule) -> LoweredModel:
 
 
 def _build_planned(mod, board_name, params, model_name, dae, granularity, latency_ms, period_ms, method,
-                   max_granularities) -> CompiledModel:
+                   max_granularities, cycle_model=None) -> CompiledModel:
     from dataclasses import replace
 
     from .boards import load
@@ -320,7 +323,7 @@ def _build_planned(mod, board_name, params, model_name, dae, granularity, latenc
                              "the period must be at least the budget")
     first = build(mod, f"stm32dvfs-{board_name}", params, model_name, dae=dae, granularity=granularity)
     board = load(board_name)
-    measured = profile(first, board, max_granularities=max_granularities if dae else 0)
+    measured = profile(first, board, max_granularities=max_granularities if dae else 0, cycle_model=cycle_model)
     if not dae:  # the plan may only pick clock states for the plain kernels
         measured = replace(measured, rows=tuple(r for r in measured.rows if r.granularity == PLAIN))
     problem = plan_problem(measured, board, latency_ms, period_ms)

@@ -93,20 +93,27 @@ static uint32_t hpre_divider(void)
 #endif
 
 #if defined(STM32DVFS_FAMILY_F4)
-/* USART v1 (RM0383 19.6): SR, DR, BRR, CR1 with UE in bit 13 */
+/* USART v1 (RM0383 19.6): SR, DR (transmit and receive), BRR, CR1 with UE in bit 13; an overrun
+ * (SR.ORE) clears by reading SR then DR, which receiving does */
 #define UART_STATUS REG(UART_BASE + 0x00u)
 #define UART_TX REG(UART_BASE + 0x04u)
+#define UART_RX REG(UART_BASE + 0x04u)
 #define UART_BRR REG(UART_BASE + 0x08u)
 #define UART_CR1 REG(UART_BASE + 0x0Cu)
-#define UART_CR1_ENABLE ((1u << 13) | (1u << 3)) /* UE, TE */
+#define UART_CR1_ENABLE ((1u << 13) | (1u << 3) | (1u << 2)) /* UE, TE, RE */
 #else
-/* USART / LPUART (RM0385 31.8, RM0433 48.7, RM0432 44.7): CR1 with UE in bit 0, BRR, ISR, TDR */
+/* USART / LPUART (RM0385 31.8, RM0433 48.7, RM0432 44.7): CR1 with UE in bit 0, BRR, ISR, ICR,
+ * RDR, TDR; an overrun (ISR.ORE) stops reception until ICR.ORECF clears it */
 #define UART_CR1 REG(UART_BASE + 0x00u)
 #define UART_BRR REG(UART_BASE + 0x0Cu)
 #define UART_STATUS REG(UART_BASE + 0x1Cu)
+#define UART_ICR REG(UART_BASE + 0x20u)
+#define UART_RX REG(UART_BASE + 0x24u)
 #define UART_TX REG(UART_BASE + 0x28u)
-#define UART_CR1_ENABLE ((1u << 0) | (1u << 3)) /* UE, TE */
+#define UART_CR1_ENABLE ((1u << 0) | (1u << 3) | (1u << 2)) /* UE, TE, RE */
 #endif
+#define UART_RXNE (1u << 5)
+#define UART_ORE (1u << 3)
 #define UART_TXE (1u << 7)
 #define UART_TC (1u << 6)
 
@@ -124,23 +131,28 @@ static uint32_t apb_divider(uint32_t bits)
   return bits < 4u ? 1u : 1u << (bits - 3u); /* 0xx /1, 100 /2, 101 /4, 110 /8, 111 /16 */
 }
 
+/* ``pin`` of ``port`` to alternate function ``af`` */
+static void pin_alternate(uint32_t port, uint32_t pin, uint32_t af)
+{
+  const uint32_t base = GPIO_PORT(port);
+  gpio_enable(port);
+  volatile uint32_t* afr = pin < 8u ? &GPIO_AFRL(base) : &GPIO_AFRH(base);
+  const uint32_t shift = 4u * (pin & 7u);
+  *afr = (*afr & ~(0xFu << shift)) | (af << shift);
+  GPIO_MODER(base) = (GPIO_MODER(base) & ~(3u << (2u * pin))) | (2u << (2u * pin)); /* alternate function */
+}
+
 void stm32dvfs_console_init(uint32_t cpu_hz)
 {
-  const uint32_t port = STM32DVFS_CONSOLE_TX_PORT;
-  const uint32_t pin = STM32DVFS_CONSOLE_TX_PIN;
-  const uint32_t base = GPIO_PORT(port);
 #if defined(STM32DVFS_FAMILY_L4)
   RCC_APB1ENR1 |= 1u << 28; /* PWREN */
   (void)RCC_APB1ENR1;
   PWR_CR2 |= 1u << 9; /* IOSV: VDDIO2 valid (port G) */
 #endif
-  gpio_enable(port);
   UART_ENR |= 1u << UART_EN_BIT;
   (void)UART_ENR;
-  volatile uint32_t* afr = pin < 8u ? &GPIO_AFRL(base) : &GPIO_AFRH(base);
-  const uint32_t shift = 4u * (pin & 7u);
-  *afr = (*afr & ~(0xFu << shift)) | ((uint32_t)STM32DVFS_CONSOLE_TX_AF << shift);
-  GPIO_MODER(base) = (GPIO_MODER(base) & ~(3u << (2u * pin))) | (2u << (2u * pin)); /* alternate function */
+  pin_alternate(STM32DVFS_CONSOLE_TX_PORT, STM32DVFS_CONSOLE_TX_PIN, STM32DVFS_CONSOLE_TX_AF);
+  pin_alternate(STM32DVFS_CONSOLE_RX_PORT, STM32DVFS_CONSOLE_RX_PIN, STM32DVFS_CONSOLE_RX_AF);
 
   const uint32_t hz = cpu_hz != 0u ? cpu_hz : RESET_HZ;
   const uint32_t pclk = hz / AHB_DIVIDER / apb_divider(APB_BITS(UART_BUS));
@@ -160,6 +172,23 @@ void stm32dvfs_console_putc(char c)
     if ((UART_STATUS & UART_TXE) != 0u) {
       UART_TX = (uint8_t)c;
       return;
+    }
+  }
+}
+
+char stm32dvfs_console_getc(void)
+{
+  for (;;) {
+    const uint32_t status = UART_STATUS;
+    if ((status & UART_RXNE) != 0u) {
+      return (char)(UART_RX & 0xFFu);
+    }
+    if ((status & UART_ORE) != 0u) {
+#if defined(STM32DVFS_FAMILY_F4)
+      (void)UART_RX; /* SR then DR clears ORE */
+#else
+      UART_ICR = UART_ORE; /* ORECF */
+#endif
     }
   }
 }

@@ -13,12 +13,16 @@
 
 #include "board_io_config.h"
 
-/** Switch the console on, 8N1 at STM32DVFS_CONSOLE_BAUD, for a core clock of ``cpu_hz``
+/** Switch the console on (transmitter and receiver), 8N1 at STM32DVFS_CONSOLE_BAUD, for a core clock of ``cpu_hz``
  *  (0: the reset clock). Call again after the clock changed. */
 void stm32dvfs_console_init(uint32_t cpu_hz);
 
 /** Send one character (waits, bounded, for the transmit register; drops it on a timeout). */
 void stm32dvfs_console_putc(char c);
+
+/** The next character received (waits for it, however long: the host sends when it is ready). A
+ *  character lost to an overrun is not reported here; the protocol's CRC finds it. */
+char stm32dvfs_console_getc(void);
 
 /** Wait (bounded) until the last character has left the shift register. */
 void stm32dvfs_console_flush(void);

@@ -34,6 +34,16 @@ uint32_t stm32dvfs_crc32(uint32_t crc, const uint8_t* data, uint32_t n);
 void stm32dvfs_frame_write(void (*put)(uint8_t), stm32dvfs_frame_kind kind, const uint8_t hash[8],
                            const uint8_t* payload, uint32_t n);
 
+/** A frame written in pieces, for a payload produced as it is sent (the profiling CSV): the
+ *  header of a frame of ``n`` payload bytes; returns the CRC so far. */
+uint32_t stm32dvfs_frame_begin(void (*put)(uint8_t), stm32dvfs_frame_kind kind, const uint8_t hash[8], uint32_t n);
+
+/** One payload byte of the frame begun; returns the CRC continued. */
+uint32_t stm32dvfs_frame_put(void (*put)(uint8_t), uint32_t crc, uint8_t byte);
+
+/** The CRC that ends the frame, after exactly ``n`` payload bytes. */
+void stm32dvfs_frame_end(void (*put)(uint8_t), uint32_t crc);
+
 /** What stm32dvfs_frame_read() found wrong (0: a good frame). */
 typedef enum {
   STM32DVFS_FRAME_OK = 0,

@@ -15,8 +15,9 @@
 #define STATE_TX_FULL 1u
 #define STATE_RX_FULL 2u
 
-void stm32dvfs_link_init(void)
+void stm32dvfs_link_init(uint32_t cpu_hz)
 {
+  (void)cpu_hz; /* QEMU does not time the line */
   UART0_BAUDDIV = 16u;
   UART0_CTRL = 3u; /* TX and RX enabled */
 }
@@ -33,4 +34,9 @@ uint8_t stm32dvfs_link_get(void)
   while ((UART0_STATE & STATE_RX_FULL) == 0u) {
   }
   return (uint8_t)UART0_DATA;
+}
+
+void stm32dvfs_link_flush(void)
+{
+  /* QEMU's UART sends a byte when DATA is written */
 }

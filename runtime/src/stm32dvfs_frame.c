@@ -33,8 +33,7 @@ static void le32(uint8_t out[4], uint32_t v)
 
 static const uint8_t magic[4] = {'S', '3', 'D', 'V'};
 
-void stm32dvfs_frame_write(void (*put)(uint8_t), stm32dvfs_frame_kind kind, const uint8_t hash[8],
-                           const uint8_t* payload, uint32_t n)
+uint32_t stm32dvfs_frame_begin(void (*put)(uint8_t), stm32dvfs_frame_kind kind, const uint8_t hash[8], uint32_t n)
 {
   const uint8_t head[2] = {(uint8_t)STM32DVFS_PROTOCOL_VERSION, (uint8_t)kind};
   uint8_t word[4];
@@ -42,10 +41,26 @@ void stm32dvfs_frame_write(void (*put)(uint8_t), stm32dvfs_frame_kind kind, cons
   uint32_t crc = put_bytes(put, 0u, head, 2u);
   crc = put_bytes(put, crc, hash, 8u);
   le32(word, n);
-  crc = put_bytes(put, crc, word, 4u);
-  crc = put_bytes(put, crc, payload, n);
+  return put_bytes(put, crc, word, 4u);
+}
+
+uint32_t stm32dvfs_frame_put(void (*put)(uint8_t), uint32_t crc, uint8_t byte)
+{
+  return put_bytes(put, crc, &byte, 1u);
+}
+
+void stm32dvfs_frame_end(void (*put)(uint8_t), uint32_t crc)
+{
+  uint8_t word[4];
   le32(word, crc);
   (void)put_bytes(put, 0u, word, 4u);
+}
+
+void stm32dvfs_frame_write(void (*put)(uint8_t), stm32dvfs_frame_kind kind, const uint8_t hash[8],
+                           const uint8_t* payload, uint32_t n)
+{
+  const uint32_t crc = stm32dvfs_frame_begin(put, kind, hash, n);
+  stm32dvfs_frame_end(put, put_bytes(put, crc, payload, n));
 }
 
 stm32dvfs_frame_error stm32dvfs_frame_read(uint8_t (*get)(void), stm32dvfs_frame_kind kind, const uint8_t hash[8],

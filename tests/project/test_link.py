@@ -29,9 +29,9 @@ def test_several_inputs_through_one_boot_equal_the_host_and_faults_are_named(kws
     with QemuLink(kws, timeout_s=60) as link:
         assert link.port.startswith("/dev/")
         for x in xs:
-            outputs, status = link.infer(x)
-            assert status == 0
-            np.testing.assert_array_equal(outputs[0], kws.run_host(x))
+            answer = link.infer(x)
+            assert answer.status == 0 and answer.csv is None
+            np.testing.assert_array_equal(answer.outputs[0], kws.run_host(x))
         good = kws._input_arrays(xs[0])[0].tobytes()
         # a flipped payload byte: the firmware's CRC check refuses it, and the link goes on
         frame = bytearray(encode(FrameKind.INPUT, link.model, good))
@@ -48,8 +48,7 @@ def test_several_inputs_through_one_boot_equal_the_host_and_faults_are_named(kws
         with pytest.raises(BoardLinkError, match="refused the input: an input of the wrong length"):
             link.answer()
         # after the faults the same boot still answers right
-        outputs, status = link.infer(xs[1])
-        np.testing.assert_array_equal(outputs[0], kws.run_host(xs[1]))
+        np.testing.assert_array_equal(link.infer(xs[1]).outputs[0], kws.run_host(xs[1]))
         # a truncated frame: the firmware waits for the rest, the host's reader times out
         link.reader.timeout_s = 1.0
         link.write(encode(FrameKind.INPUT, link.model, good)[:100])

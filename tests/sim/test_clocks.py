@@ -152,6 +152,20 @@ _IO = {
 _UART = {"USART1": (0x40011000, 2), "USART2": (0x40004400, 1), "USART3": (0x40004800, 1), "LPUART1": (0x40008000, 1)}
 
 
+DWT_CYCCNT = 0xE0001004
+
+
+def _cycle_counter():
+    """What the firmware reads from DWT_CYCCNT: 1000 cycles more at every read."""
+    count = [0]
+
+    def read() -> int:
+        count[0] += 1000
+        return count[0] & 0xFFFFFFFF
+
+    return read
+
+
 def _bus_hz(board, registers: dict, cpu_hz: float, bus: int) -> float:
     """The console's kernel clock from the prescaler fields the firmware left (RM0383/RM0385
     RCC_CFGR.PPREx, RM0433 RCC_D1CFGR.HPRE and RCC_D2CFGR.D2PPREx, RM0432 RCC_CFGR.PPREx)."""
@@ -206,15 +220,14 @@ def test_the_board_firmware_reports_over_the_vcp_and_marks_every_phase(kws, boar
     values: dict[int, int] = {}
     sent = bytearray()
     toggles = []
-    cycles = [0]
+    cycle_counter = _cycle_counter()
 
     def read(_uc, offset, _size, page):
         address = page + offset
         if address == uart + status:
             return (1 << 7) | (1 << 6)  # TXE, TC: the byte left at once
-        if address == 0xE0001004:  # DWT_CYCCNT
-            cycles[0] += 1000
-            return cycles[0] & 0xFFFFFFFF
+        if address == DWT_CYCCNT:
+            return cycle_counter()
         return values.get(address, 0)
 
     def write(_uc, offset, _size, value, page):
@@ -259,3 +272,116 @@ def test_the_board_firmware_reports_over_the_vcp_and_marks_every_phase(kws, boar
     # the marker: an output, toggled once per phase event
     assert values[marker_port] >> (2 * marker.pin) & 3 == 1
     assert len(toggles) == events[0] > len(plan)
+
+
+@pytest.mark.emulator
+@pytest.mark.slow
+@pytest.mark.parametrize("board_name", BOARDS)
+def test_the_board_link_application_answers_frames_over_the_vcp(kws, board_name, tmp_path, tool):
+    """The link application `stm32dvfs run` flashes (-DSTM32DVFS_LINK=ON, profiling), built for
+    the board, in Unicorn with the clock registers and the console U(S)ART modelled receive side
+    included: input frames fed to its receive register are answered with the host build's
+    outputs, status 0, the plan's clock switches and the cycles per layer and phase at the plan's
+    states; a garbled frame is refused and the link goes on; the receiver is on its RX pin, and
+    every byte leaves at 115200 baud whatever clock the plan left the core in."""
+    from tvm_stm32dvfs.project.build import build_project
+    from tvm_stm32dvfs.project.link import Link
+    from tvm_stm32dvfs.project.protocol import FrameKind, encode
+    from tvm_stm32dvfs.sim.calibrate import parse_measurements
+    from tvm_stm32dvfs.sim.emulator import Emulator
+
+    tool("arm-none-eabi-gcc")
+    board = tvm_stm32dvfs.boards.load(board_name)
+    compiled, plan, plain = _planned(kws, board)
+    project = tmp_path / "project"
+    compiled.export_project(project, repeat=1)
+    elf = build_project(project, "board", link=True, profile=True)
+
+    class EmulatedLink(Link):
+        where = "the board in Unicorn"
+
+        def __init__(self):
+            self.sent, self.received = bytearray(), bytearray()
+            super().__init__(compiled, profile=True, timeout_s=0.5)
+
+        def _read(self, n):
+            chunk = bytes(self.sent[:n])
+            del self.sent[:n]
+            return chunk
+
+        def write(self, data):
+            self.received += data
+
+    link = EmulatedLink()
+    (gpio_base, stride), (status, transmit, brr, control, enable, brr_scale) = _IO[board.data.family]
+    receive = 0x04 if board.data.family == "F4" else 0x24
+    console = board.data.console
+    uart, bus = _UART[console.peripheral]
+    rx_port = gpio_base + stride * console.rx.port
+    values: dict[int, int] = {}
+    bauds = []
+    cycle_counter = _cycle_counter()
+    emu = Emulator(elf, memory=memory_map(board), core=board.core)
+    model = clock_model(board)
+    emu.track_clocks(model)
+
+    def read(uc, offset, _size, page):
+        address = page + offset
+        if address == DWT_CYCCNT:
+            return cycle_counter()
+        if address == uart + status:
+            return (1 << 7) | (1 << 6) | ((1 << 5) if link.received else 0)  # TXE, TC, RXNE
+        if address == uart + receive:
+            if not link.received:
+                uc.emu_stop()  # the firmware waits for a byte the test never sends
+                return 0
+            byte = link.received[0]
+            del link.received[0]
+            return byte
+        return values.get(address, 0)
+
+    def write(_uc, offset, _size, value, page):
+        address = page + offset
+        if address == uart + transmit:
+            link.sent.append(value & 0xFF)
+            registers = {**model.regs, **emu.unmodelled_registers}
+            bauds.append(brr_scale * _bus_hz(board, registers, model.snapshot.hz, bus) / values[uart + brr])
+        values[address] = value
+
+    for page in sorted({uart & ~0xFFF, rx_port & ~0xFFF, gpio_base + stride * console.tx.port & ~0xFFF,
+                        0xE0001000, 0xE000E000}):
+        emu.uc.mmio_map(page, 0x1000, read, page, write, page)
+
+    emu.call("stm32dvfs_link_app_start")
+    link.ready()
+    rng = np.random.default_rng(8)
+    for n in range(2):
+        x = rng.standard_normal(plain.inputs[0].shape).astype(np.float32)
+        for array in compiled._input_arrays(x):
+            link.write(encode(FrameKind.INPUT, link.model, array.tobytes()))
+        assert emu.call("stm32dvfs_link_app_serve") == 0
+        answer = link.answer()
+        np.testing.assert_array_equal(answer.outputs[0], plain.run_host(x))
+        assert answer.status == 0 and answer.clock_switches >= len(plan)
+        rows = parse_measurements(answer.csv, "the board's cycles")
+        assert {r.layer for r in rows} == set(range(len(plan)))
+        for r in rows:
+            choice = plan[r.layer]
+            state = board.state(choice.execute_state if r.phase == "execute" else choice.access_state)
+            assert (r.hz, r.wait_states) == (round(state.hz), state.wait_states) and r.cycles > 0
+    # a garbled input: refused with the CRC's error, and the firmware serves on
+    frame = bytearray(encode(FrameKind.INPUT, link.model, compiled._input_arrays(x)[0].tobytes()))
+    frame[30] ^= 0x40
+    link.write(bytes(frame))
+    assert emu.call("stm32dvfs_link_app_serve") == 0xFFFFFFFF  # -STM32DVFS_FRAME_BAD_CRC
+    with pytest.raises(tvm_stm32dvfs.errors.BoardLinkError, match="an input frame arrived garbled"):
+        link.answer()
+    link.write(encode(FrameKind.INPUT, link.model, compiled._input_arrays(x)[0].tobytes()))
+    assert emu.call("stm32dvfs_link_app_serve") == 0
+    np.testing.assert_array_equal(link.answer().outputs[0], plain.run_host(x))
+    # the receiver: on (CR1.RE), its pin in the console's alternate function
+    assert values[uart + control] & enable == enable and values[uart + control] & (1 << 2)
+    assert values[rx_port] >> (2 * console.rx.pin) & 3 == 2
+    afr = values[rx_port + (0x20 if console.rx.pin < 8 else 0x24)]
+    assert afr >> (4 * (console.rx.pin & 7)) & 0xF == console.rx.af
+    assert bauds and all(b == pytest.approx(console.baud, rel=0.01) for b in bauds), sorted(set(round(b) for b in bauds))

@@ -71,10 +71,11 @@ class Pin:
 
 @dataclass(frozen=True)
 class Console:
-    """The U(S)ART wired to the ST-LINK virtual COM port, and its TX pin."""
+    """The U(S)ART wired to the ST-LINK virtual COM port, and its TX and RX pins."""
 
     peripheral: str
     tx: Pin
+    rx: Pin
     baud: int = 115200
 
 
@@ -203,7 +204,8 @@ def _console(r: _Reader, family: str) -> Console | None:
         raise r.fail("console.peripheral", f"{peripheral!r} is not a console the runtime drives on {family} "
                      f"(one of {', '.join(supported) or 'none'})")
     baud = r.number("console.baud")
-    return Console(str(peripheral), _pin(r, "console.tx", alternate=True), int(baud))
+    return Console(str(peripheral), _pin(r, "console.tx", alternate=True), _pin(r, "console.rx", alternate=True),
+                   int(baud))
 
 
 def parse_board(path: Path) -> BoardData:

@@ -4,6 +4,7 @@ application, for the board, QEMU (mps2-an500) and the host — what a user build
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -12,6 +13,7 @@ from .._version import __version__
 from ..vocabulary import CORE_FLAGS, STACK_BYTES
 from ..resources import data_dir, templates
 from ..csources import CSources
+from .protocol import model_hash
 
 #: openocd board configurations shipped with openocd
 OPENOCD = {"stm32f746g-disco": "stm32f746g-disco.cfg", "nucleo-f767zi": "st_nucleo_f7.cfg",
@@ -40,6 +42,8 @@ def project_files(sources: CSources, board, model_name: str, inputs: Sequence[np
     files["CMakeLists.txt"] = env.get_template("CMakeLists.txt.j2").render(**ctx)
     files["README.md"] = env.get_template("README.md.j2").render(**ctx)
     files["app/main.c"] = env.get_template("main.c.j2").render(**ctx)
+    files["app/link.c"] = env.get_template("link.c.j2").render(
+        **ctx, hash=", ".join(str(b) for b in model_hash(sources.files)))
     files[f"board/{board.name}.ld"] = env.get_template("board.ld.j2").render(**ctx)
     files["board/startup.c"] = (data_dir("runtime") / "board" / "startup.c").read_text()
     for name in ("stm32dvfs_board_io.h", "stm32dvfs_board_io.c"):
@@ -47,8 +51,15 @@ def project_files(sources: CSources, board, model_name: str, inputs: Sequence[np
     console = board.data.console
     files["board/board_io_config.h"] = env.get_template("board_io_config.h.j2").render(
         board=board.name, version=__version__, marker=board.data.marker,
-        console=None if console is None else {"peripheral": console.peripheral, "tx": console.tx, "baud": console.baud,
-                                               "source": f"{console.peripheral}, TX {console.tx.name} AF{console.tx.af}"})
+        console=None if console is None else {"peripheral": console.peripheral, "tx": console.tx, "rx": console.rx,
+                                               "baud": console.baud,
+                                               "source": f"{console.peripheral}, TX {console.tx.name} AF{console.tx.af}, "
+                                                         f"RX {console.rx.name} AF{console.rx.af}"})
+    runtime = data_dir("runtime")
+    for name in ("include/stm32dvfs_frame.h", "include/stm32dvfs_link.h", "src/stm32dvfs_frame.c",
+                 "board/stm32dvfs_link_board.c"):
+        files[f"link/{Path(name).name}"] = (runtime / name).read_text()
+    files["platform/qemu/stm32dvfs_link_qemu.c"] = (runtime / "qemu" / "stm32dvfs_link_qemu.c").read_text()
     files["platform/qemu/startup_qemu.c"] = (data_dir("runtime") / "qemu" / "startup_qemu.c").read_text()
     files["platform/qemu/mps2_an500.ld"] = (data_dir("runtime") / "qemu" / "mps2_an500.ld").read_text()
     files["cmake/arm-none-eabi.cmake"] = (data_dir("cmake") / "arm-none-eabi.cmake").read_text()

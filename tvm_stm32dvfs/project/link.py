@@ -1,22 +1,27 @@
-"""The host end of the board link (:mod:`.protocol`), and the QEMU firmware behind it.
+"""The host end of the board link (:mod:`.protocol`): a board's ST-LINK serial port, or the QEMU
+firmware standing in for it.
 
-:class:`QemuLink` builds the model's QEMU firmware with the link main (``qemu_link_main.c.j2``:
-the protocol on the mps2-an500's UART) and starts QEMU with that UART on a pseudo-terminal
-(``-serial pty``), the way a board's ST-LINK puts its console on /dev/ttyACM0: inputs go in as
-frames, outputs and a report come back, so one boot serves many inputs, and the host reads it
-with the reader a board is read with.
+The firmware is the project's link application (``app/link.c``, built with
+``-DSTM32DVFS_LINK=ON``): it announces itself with a READY frame, then answers every set of input
+frames with its outputs and a report. :class:`SerialLink` opens a board's port with pyserial;
+:class:`QemuLink` starts QEMU with the same application's QEMU build and its UART on a
+pseudo-terminal (``-serial pty``), the way a board's ST-LINK puts its console on /dev/ttyACM0.
+Both read with the same :class:`~.protocol.FrameReader`.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import BoardLinkError
-from ..sim.qemu import QEMU_MACHINE, build_firmware, find_tool
+from ..sim.qemu import QEMU_MACHINE, find_tool
+from .build import build_project
 from .protocol import FrameKind, FrameReader, encode, model_hash
 
 
@@ -24,43 +29,169 @@ from .protocol import FrameKind, FrameReader, encode, model_hash
 FRAME_ERRORS = {1: "an input frame arrived garbled (CRC)", 2: "an input frame of another protocol version",
                 3: "an input frame for another model", 4: "a frame of another kind where an input was due",
                 5: "an input of the wrong length"}
+#: QEMU's -icount shift under which an instruction takes one period of the mps2-an500's 25 MHz
+#: SYSCLK (2^5 ns = 32 ns; SysTick then counts 0.8 per instruction): the profiling cycles are
+#: deterministic
+QEMU_ICOUNT_SHIFT = 5
 
 
-class QemuLink:
-    """The QEMU firmware of ``compiled`` behind a pseudo-terminal, speaking the board protocol.
+@dataclass(frozen=True)
+class Answer:
+    """The firmware's answer to one set of inputs."""
 
-    ``with QemuLink(compiled) as link: outputs, status = link.infer(x)``; ``link.port`` is the
-    pseudo-terminal's path, ``link.write`` sends raw bytes (for fault injection). ``firmware``:
-    the model whose firmware QEMU runs, when it is not ``compiled`` (a port with the wrong
-    firmware behind it)."""
+    outputs: list[np.ndarray]
+    status: int
+    clock_switches: int
+    #: the cycles per layer and phase of this inference, as the CSV ``stm32dvfs calibrate`` reads
+    #: (a profiling firmware), else None
+    csv: str | None = None
 
-    def __init__(self, compiled, timeout_s: float = 60.0, firmware=None) -> None:
+
+class Link:
+    """Frames to and from the link application of ``compiled``. Subclasses provide ``_read(n)``
+    (up to ``n`` bytes, b"" after a short wait) and ``write(data)``; ``profile``: the firmware is
+    a profiling build, whose answers end with the cycles."""
+
+    where = "the board"
+
+    def __init__(self, compiled, profile: bool = False, timeout_s: float = 60.0) -> None:
         self.compiled = compiled
-        self.firmware = firmware if firmware is not None else compiled
-        self.timeout_s = timeout_s
+        self.profile = profile
         self.model = model_hash(compiled.sources.files)
-        self._tmp = tempfile.TemporaryDirectory(prefix="stm32dvfs-qemu-link-")
+        self.reader = FrameReader(self._read, self.model, timeout_s, where=self.where)
+
+    def _read(self, n: int) -> bytes:
+        raise NotImplementedError
+
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def ready(self) -> None:
+        """Wait for the firmware's READY frame (it checks the firmware's model)."""
+        self.reader.expect(FrameKind.READY)
+
+    def infer(self, x) -> Answer:
+        """One inference: ``x`` as for ``CompiledModel.run_host``."""
+        for array in self.compiled._input_arrays(x):
+            self.write(encode(FrameKind.INPUT, self.model, array.tobytes()))
+        return self.answer()
+
+    def _report(self) -> str:
+        return self.reader.expect(FrameKind.REPORT).payload.decode(errors="replace")
+
+    def answer(self) -> Answer:
+        """The firmware's answer to the inputs sent."""
+        outputs = []
+        for spec in self.compiled.outputs:
+            frame = self.reader.read_frame()
+            if frame.kind == FrameKind.REPORT:
+                word, _, value = frame.payload.decode(errors="replace").partition(" ")
+                if word == "error":
+                    reason = FRAME_ERRORS.get(int(value), f"frame error {value}")
+                    raise BoardLinkError(f"the firmware refused the input: {reason}")
+            if frame.kind != FrameKind.OUTPUT or len(frame.payload) != spec.nbytes:
+                raise BoardLinkError(f"{self.where} answered with a {frame.kind.name} frame of {len(frame.payload)} "
+                                     f"bytes where output {len(outputs)} ({spec.nbytes} bytes) was due: is it "
+                                     "the link build of this model?")
+            outputs.append(np.frombuffer(frame.payload, dtype=spec.dtype).reshape(spec.shape).copy())
+        report = self._report()
+        fields = report.split()
+        if len(fields) != 4 or fields[0] != "status" or fields[2] != "switches":
+            raise BoardLinkError(f"{self.where}'s report is '{report[:40]}', not 'status S switches N'")
+        csv = None
+        if self.profile:
+            report = self._report()
+            if not report.startswith("csv\n"):
+                raise BoardLinkError(f"{self.where} sent no cycles after its status: is it a profiling build "
+                                     "(-DSTM32DVFS_PROFILE=ON)?")
+            csv = report[len("csv\n"):]
+        return Answer(outputs, int(fields[1]), int(fields[3]), csv)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class SerialLink(Link):
+    """A board's serial port (the ST-LINK virtual COM port), opened with pyserial at ``baud``
+    (the board file's console rate). The board must be reset after the port opened (flashing
+    does), so that its READY frame is read: ``link.ready()``."""
+
+    def __init__(self, compiled, port: str, profile: bool = False, timeout_s: float = 60.0, baud: int = 115200) -> None:
+        try:
+            import serial
+        except ImportError:
+            raise BoardLinkError("pyserial is not installed: pip install pyserial (make deps does)") from None
+        self.where = f"the board on {port}"
+        super().__init__(compiled, profile, timeout_s)
+        self.port = port
+        if not Path(port).exists() and not port.startswith(("COM", "socket://", "rfc2217://")):
+            raise BoardLinkError(f"no such serial port {port}: is the board plugged in? (its ST-LINK port is "
+                                 "usually /dev/ttyACM0; ls /dev/ttyACM*)")
+        try:
+            self._serial = serial.serial_for_url(port, baudrate=baud, timeout=0.1)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise BoardLinkError(f"cannot open serial port {port}: {exc} (another program holding it? "
+                                 "permission: add yourself to the dialout group)") from None
+        self._serial.reset_input_buffer()
+
+    def _read(self, n: int) -> bytes:
+        return self._serial.read(n)
+
+    def write(self, data: bytes) -> None:
+        self._serial.write(data)
+        self._serial.flush()
+
+    def close(self) -> None:
+        if getattr(self, "_serial", None) is not None:
+            self._serial.close()
+            self._serial = None
+
+
+class QemuLink(Link):
+    """The QEMU build of the link application of ``compiled`` behind a pseudo-terminal.
+
+    ``with QemuLink(compiled) as link: answer = link.infer(x)``; ``link.port`` is the
+    pseudo-terminal's path, ``link.write`` sends raw bytes (for fault injection). ``elf``: a QEMU
+    link firmware already built (else it is built here from the exported project, of
+    ``firmware`` when that is given: a port with another model's firmware behind it). With
+    ``profile`` QEMU counts instructions (``-icount``), so the cycles it reports are exact."""
+
+    def __init__(self, compiled, timeout_s: float = 60.0, firmware=None, elf: Path | None = None,
+                 profile: bool = False) -> None:
+        self.where = "the QEMU firmware"
+        super().__init__(compiled, profile, timeout_s)
+        self.firmware = firmware if firmware is not None else compiled
+        self.elf = elf
+        self._tmp = None
         self._process = None
         self._fd = None
 
     def __enter__(self) -> "QemuLink":
-        import os
         import tty
 
         qemu = find_tool("qemu-system-arm", "qemu-system-arm")
         try:
-            elf = build_firmware(self.firmware, "qemu_link_main.c.j2", Path(self._tmp.name),
-                                 inputs=[{"nbytes": i.nbytes} for i in self.firmware.inputs],
-                                 hash=", ".join(str(b) for b in model_hash(self.firmware.sources.files)))
+            if self.elf is None:
+                self._tmp = tempfile.TemporaryDirectory(prefix="stm32dvfs-qemu-link-")
+                project = Path(self._tmp.name) / "project"
+                self.firmware.export_project(project)
+                self.elf = build_project(project, "qemu", link=True, profile=self.profile)
+            icount = ["-icount", f"shift={QEMU_ICOUNT_SHIFT}"] if self.profile else []
             self._process = subprocess.Popen(
-                [qemu, "-M", QEMU_MACHINE, "-display", "none", "-monitor", "none", "-semihosting",
-                 "-serial", "pty", "-kernel", str(elf)],
+                [qemu, "-M", QEMU_MACHINE, "-display", "none", "-monitor", "none", "-semihosting", *icount,
+                 "-serial", "pty", "-kernel", str(self.elf)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             self.port = self._pty_path()
+            self.where = self.reader.where = f"the QEMU firmware on {self.port}"
             self._fd = os.open(self.port, os.O_RDWR | os.O_NOCTTY)
             tty.setraw(self._fd)
-            self.reader = FrameReader(self._read, self.model, self.timeout_s, where=f"the QEMU firmware on {self.port}")
-            self.reader.expect(FrameKind.READY)
+            self.ready()
         except BaseException:
             self.close()
             raise
@@ -74,48 +205,17 @@ class QemuLink:
         raise BoardLinkError(f"QEMU exited ({self._process.wait()}) without opening its serial port")
 
     def _read(self, n: int) -> bytes:
-        import os
         import select
 
         ready, _, _ = select.select([self._fd], [], [], 0.1)
         return os.read(self._fd, n) if ready else b""
 
     def write(self, data: bytes) -> None:
-        import os
-
         view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view):]
 
-    def infer(self, x) -> tuple[list[np.ndarray], int]:
-        """One inference: ``x`` as for ``CompiledModel.run_host``; the outputs and the firmware's
-        status."""
-        for array in self.compiled._input_arrays(x):
-            self.write(encode(FrameKind.INPUT, self.model, array.tobytes()))
-        return self.answer()
-
-    def answer(self) -> tuple[list[np.ndarray], int]:
-        """The firmware's answer to the inputs sent: its outputs and status."""
-        outputs = []
-        for spec in self.compiled.outputs:
-            frame = self.reader.read_frame()
-            if frame.kind == FrameKind.REPORT:
-                word, _, value = frame.payload.decode().partition(" ")
-                if word == "error":
-                    reason = FRAME_ERRORS.get(int(value), f"frame error {value}")
-                    raise BoardLinkError(f"the firmware refused the input: {reason}")
-            if frame.kind != FrameKind.OUTPUT or len(frame.payload) != spec.nbytes:
-                raise BoardLinkError(f"the firmware answered with a {frame.kind.name} frame of {len(frame.payload)} "
-                                     f"bytes where output {len(outputs)} ({spec.nbytes} bytes) was due")
-            outputs.append(np.frombuffer(frame.payload, dtype=spec.dtype).reshape(spec.shape).copy())
-        word, _, value = self.reader.expect(FrameKind.REPORT).payload.decode().partition(" ")
-        if word != "status":
-            raise BoardLinkError(f"the firmware's report is '{word} {value}', not its status")
-        return outputs, int(value)
-
     def close(self) -> None:
-        import os
-
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -124,7 +224,6 @@ class QemuLink:
             self._process.wait()
             self._process.stdout.close()
             self._process = None
-        self._tmp.cleanup()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None

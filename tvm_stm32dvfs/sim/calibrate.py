@@ -47,10 +47,15 @@ def read_measurements(path: Path) -> list[MeasuredRow]:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise ModelFormatError(f"{path}: cannot read the measurements ({exc})") from None
+    return parse_measurements(text, str(path))
+
+
+def parse_measurements(text: str, where: str) -> list[MeasuredRow]:
+    """Rows of a profiling CSV's ``text``; ``where`` names it in the errors."""
     reader = csv.DictReader(line for line in text.splitlines() if line.strip() and not line.startswith("#"))
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise ModelFormatError(f"{path}: not a profiling CSV, missing column(s) {', '.join(missing)} "
+        raise ModelFormatError(f"{where}: not a profiling CSV, missing column(s) {', '.join(missing)} "
                                f"(expected header: {','.join(COLUMNS)})")
     rows = []
     for number, raw in enumerate(reader, start=2):
@@ -58,22 +63,24 @@ def read_measurements(path: Path) -> list[MeasuredRow]:
             row = MeasuredRow(int(raw["layer"]), raw["phase"].strip(), float(raw["hz"]), int(raw["wait_states"]),
                               float(raw["cycles"]))
         except (TypeError, ValueError):
-            raise ModelFormatError(f"{path}:{number}: bad row {dict(raw)}: layer, wait_states integers; hz, "
+            raise ModelFormatError(f"{where}:{number}: bad row {dict(raw)}: layer, wait_states integers; hz, "
                                    "cycles numbers") from None
         if row.phase not in PHASES or row.layer < 0 or row.cycles <= 0 or row.hz <= 0 or row.wait_states < 0:
-            raise ModelFormatError(f"{path}:{number}: bad row {dict(raw)}: phase one of {', '.join(PHASES)}, "
+            raise ModelFormatError(f"{where}:{number}: bad row {dict(raw)}: phase one of {', '.join(PHASES)}, "
                                    "layer >= 0, hz and cycles > 0")
         rows.append(row)
     if not rows:
-        raise ModelFormatError(f"{path}: no measurements")
+        raise ModelFormatError(f"{where}: no measurements")
     return rows
 
 
-def calibrate(compiled, board, rows: list[MeasuredRow]) -> tuple[CycleModel, float, float]:
-    """(fitted model, worst relative error of the prior model, worst of the fitted one)."""
+def calibrate(compiled, board, rows: list[MeasuredRow], inputs=None) -> tuple[CycleModel, float, float]:
+    """(fitted model, worst relative error of the prior model, worst of the fitted one).
+    ``inputs``: what the measured inference ran (counts are data-dependent); by default the
+    sample input, which the exported firmware and ``stm32dvfs run``'s first inference run."""
     prior = load_cycle_model(board.core)
-    # the input the profiling firmware runs (counts are data-dependent)
-    run = emulate(compiled, compiled.sample_inputs(), core=board.core, memory=memory_map(board), count_memory=True, regions=("flash",))
+    x = compiled.sample_inputs() if inputs is None else inputs
+    run = emulate(compiled, x, core=board.core, memory=memory_map(board), count_memory=True, regions=("flash",))
     decoupled = {i for i, layer in enumerate(compiled.layers) if layer.decoupled}
     counts = run.phase_counts(decoupled)
     measurements = []

@@ -2,12 +2,10 @@
 
 The model sources, a start-up file and a ``main`` are linked for QEMU's Cortex-M7 board. Where
 Unicorn is driven function by function from Python, this is the whole firmware from its reset
-vector, in another emulator. Two mains:
-
-* :func:`run_in_qemu`: one inference on inputs baked into the image; the firmware prints every
-  output byte over semihosting and the host parses them.
-* ``qemu_link_main.c.j2``: the board's protocol on the UART, which
-  :class:`tvm_stm32dvfs.project.link.QemuLink` drives.
+vector, in another emulator: :func:`run_in_qemu` runs one inference on inputs baked into the
+image, the firmware prints every output byte over semihosting and the host parses them. (The
+exported project's QEMU platform, which :class:`tvm_stm32dvfs.project.link.QemuLink` drives over
+a serial link, is built with the project's CMake.)
 """
 
 from __future__ import annotations
@@ -47,8 +45,7 @@ def build_firmware(compiled, main_template: str, work: Path, **values) -> Path:
     (work / "qemu_main.c").write_text(main_c)
     runtime = data_dir("runtime")
     sources = [str(work / c) for c in compiled.sources.c_files]
-    sources += [str(work / "qemu_main.c"), str(qemu_dir / "startup_qemu.c"), str(qemu_dir / "stm32dvfs_link_qemu.c"),
-                str(runtime / "src" / "stm32dvfs_frame.c")]
+    sources += [str(work / "qemu_main.c"), str(qemu_dir / "startup_qemu.c")]
     elf = work / "model.elf"
     cmd = [cc, *CORE_FLAGS["cortex-m7"], "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-I", str(work),
            "-I", str(runtime / "include"), "--specs=nano.specs", "--specs=rdimon.specs", "-nostartfiles",
