@@ -15,9 +15,9 @@ from tvm_stm32dvfs.models.zoo import ZOO
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tvm_stm32dvfs.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
+                          cwd=cwd, timeout=600, env=env)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, pattern: str) -> None:
@@ -282,3 +282,49 @@ def test_evaluate_all_runs_every_bundled_model_on_every_board(monkeypatch, tmp_p
     rows = json.loads((tmp_path / "all.json").read_text())
     assert {(r["model"], r["board"]) for r in rows} == {("kws_dscnn_int8", "stm32f746g-disco")}
     assert len(rows) == 2 * 6
+
+
+def test_run_errors_are_one_line_and_write_nothing(tmp_path):
+    """stm32dvfs run: no such port, an unknown probe, a probe not installed, an unknown platform."""
+    import os
+
+    kws = str(ZOO["kws_dscnn"].int8_path)
+    csv = tmp_path / "out" / "kws.csv"
+    # this machine's flashing tools hidden, a stand-in openocd found
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "openocd").write_text("#!/bin/sh\nexit 0\n")
+    (tmp_path / "bin" / "openocd").chmod(0o755)
+    path = [str(tmp_path / "bin")] + [p for p in os.environ["PATH"].split(os.pathsep)
+                                      if not any((Path(p) / t).exists() for t in ("openocd", "st-flash", "pyocd"))]
+    env = dict(os.environ, PATH=os.pathsep.join(path))
+    assert_one_line_error(run_cli("run", kws, "--port", "/dev/ttyNOPE", "--csv", str(csv), env=env),
+                          r"^error: no such serial port /dev/ttyNOPE: is the board plugged in\?")
+    assert_one_line_error(run_cli("run", kws, "--port", "/dev/ttyACM0", "--probe", "jlink", env=env),
+                          r"^error: unknown probe 'jlink': use openocd, st-flash, pyocd")
+    assert_one_line_error(run_cli("run", kws, "--port", "/dev/ttyACM0", "--probe", "st-flash", env=env),
+                          r"^error: st-flash is not installed: install stlink-tools")
+    assert_one_line_error(run_cli("run", kws, "--platform", "renode", env=env),
+                          r"^error: unknown platform 'renode': use board or qemu")
+    assert not csv.parent.exists()
+
+
+@pytest.mark.emulator
+@pytest.mark.slow
+def test_run_on_qemu_calibrates_and_plan_uses_the_fitted_model(tmp_path, tool):
+    """The loop on the command line: a planned build run on QEMU over its serial link, the CSV and
+    the fitted cycle model written, then `stm32dvfs plan --cycle-model` plans with it."""
+    tool("qemu-system-arm")
+    kws = str(ZOO["kws_dscnn"].int8_path)
+    csv, fitted = tmp_path / "kws.csv", tmp_path / "fitted.toml"
+    proc = run_cli("run", kws, "--platform", "qemu", "--latency-ms", "40", "--inputs", "2", "--csv", str(csv),
+                   "--calibrate", str(fitted))
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"kws_dscnn_int8.onnx on QEMU \(/dev/pts/\d+\)", proc.stdout)
+    rows = [line.split("│") for line in proc.stdout.splitlines() if re.match(r"^│\s+[01] │", line)]
+    assert [[c.strip() for c in r[1:3]] + [r[4].strip()] for r in rows] == [["0", "0", "yes"], ["1", "0", "yes"]]
+    assert "cycle model fitted to" in proc.stdout and f"written: {fitted}" in proc.stdout
+    assert csv.read_text().startswith("# stm32f746g-disco (qemu on /dev/pts/")
+    assert 'source = "fitted: stm32dvfs run of kws_dscnn_int8.onnx on QEMU' in fitted.read_text()
+    proc = run_cli("plan", kws, "--latency-ms", "40", "--cycle-model", str(fitted))
+    assert proc.returncode == 0, proc.stderr
+    assert "predicted" in proc.stdout

@@ -15,8 +15,9 @@ from ..errors import ResourceLimitError, ToolchainError
 PLATFORMS = {"board": "board", "qemu": "qemu-mps2-an500"}
 BUILD_TIMEOUT_S = 1800
 
-# GNU ld: "region `FLASH' overflowed by 1234 bytes" / "will not fit in region `RAM'"
-_OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes|will not fit in region [`']?(\w+)'?")
+# GNU ld: "region `FLASH' overflowed by 1234 bytes", after "will not fit in region `FLASH'"
+_OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
+_NOT_FIT = re.compile(r"will not fit in region [`']?(\w+)'?")
 
 
 def build_project(project: Path, platform: str = "board", link: bool = False, profile: bool = False,
@@ -39,10 +40,10 @@ def build_project(project: Path, platform: str = "board", link: bool = False, pr
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=project, timeout=BUILD_TIMEOUT_S)
         if proc.returncode != 0:
             log = proc.stdout + proc.stderr
-            overflow = _OVERFLOW.search(log)
+            overflow = _OVERFLOW.search(log) or _NOT_FIT.search(log)
             if overflow:
-                region = overflow.group(1) or overflow.group(3)
-                by = f" by {overflow.group(2)} B" if overflow.group(2) else ""
+                region = overflow.group(1)
+                by = f" by {overflow.group(2)} B" if overflow.re is _OVERFLOW else ""
                 raise ResourceLimitError(f"the firmware does not fit {board_name}'s {region}{by} (linker): use "
                                          "smaller DAE tiles, fewer parameters or a board with more memory")
             errors = [line for line in log.splitlines() if "error" in line.lower()]
