@@ -367,6 +367,12 @@ def run_cmd(
             cells.append(f"{sum(r.cycles for r in run.measurements(i)):,.0f}")
         table.add_row(*cells)
     console.print(table)
+    if not run.ok:  # a wrong firmware's cycles are no calibration: nothing is written
+        bad = [i for i, (st, same) in enumerate(zip(run.status, run.matches_host)) if st != 0 or not same]
+        err_console.print(f"error: input(s) {', '.join(map(str, bad))}: the firmware's status is not 0 or its "
+                          "outputs differ from the host build; no CSV or cycle model written",
+                          markup=False, highlight=False)
+        raise typer.Exit(1)
     fitted = None
     if calibrate_out is not None:
         with console.status("emulating the model for its instruction counts"):
@@ -378,11 +384,6 @@ def run_cmd(
     if fitted is not None:
         write_cycle_model(fitted, calibrate_out, f"stm32dvfs run of {model.name} on {where}")
         console.print(f"written: {calibrate_out}")
-    if not run.ok:
-        bad = [i for i, (st, same) in enumerate(zip(run.status, run.matches_host)) if st != 0 or not same]
-        err_console.print(f"error: input(s) {', '.join(map(str, bad))}: the firmware's status is not 0 or its "
-                          "outputs differ from the host build", markup=False, highlight=False)
-        raise typer.Exit(1)
 
 
 @app.command("boards")

@@ -166,3 +166,14 @@ def test_a_firmware_too_big_for_the_board_is_a_resource_error(kws, tmp_path, too
                                    "LENGTH = 16384", 1))
     with pytest.raises(ResourceLimitError, match=r"does not fit stm32f746g-disco's FLASH by \d+ B \(linker\)"):
         build_project(project, "board", link=True, board_name="stm32f746g-disco")
+
+
+def test_a_board_run_is_ok_only_when_every_output_equals_the_host_and_every_status_is_0():
+    from tvm_stm32dvfs.project.run import BoardRun
+
+    same, other = [np.arange(4, dtype=np.int8)], [np.arange(4, dtype=np.int8)[::-1].copy()]
+    run = BoardRun("stm32f746g-disco", "board", "/dev/ttyACM0", "openocd", outputs=[same, other, same],
+                   host_outputs=[same, same, same], status=[0, 0, 3], clock_switches=[2, 0, 0])
+    assert run.matches_host == [True, False, True] and not run.ok
+    assert BoardRun("b", "qemu", "/dev/pts/1", None, [same], [same], [0], [0]).ok
+    assert not BoardRun("b", "qemu", "/dev/pts/1", None, [same], [same], [1], [0]).ok

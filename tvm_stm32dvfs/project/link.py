@@ -140,6 +140,12 @@ class SerialLink(Link):
                                  "permission: add yourself to the dialout group)") from None
         self._serial.reset_input_buffer()
 
+    def discard_input(self) -> None:
+        """Forget what arrived so far (before flashing: an old firmware's frames are not the
+        new one's)."""
+        self._serial.reset_input_buffer()
+        self.reader.discard()
+
     def _read(self, n: int) -> bytes:
         return self._serial.read(n)
 

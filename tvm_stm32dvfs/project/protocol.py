@@ -131,6 +131,10 @@ class FrameReader:
                                  f"{self.model.hex()}): flash the firmware of this model")
         return Frame(kind, model, frame[_HEADER.size:-_CRC.size])
 
+    def discard(self) -> None:
+        """Drop the bytes buffered and not yet read as a frame."""
+        self._buffer.clear()
+
     def expect(self, kind: FrameKind) -> Frame:
         """The next frame, which must be of ``kind``."""
         frame = self.read_frame()

@@ -109,6 +109,7 @@ def run_on_board(compiled, x, *, port: str | None = None, probe: str | None = No
             elf = build_project(project, platform, link=True, profile=profile, board_name=board.name)
             if platform == "board":
                 say(f"flashing {board.name} with {probe_name}")
+                link.discard_input()
                 flash(elf, board, probe_name)
                 link.ready()
             else:
