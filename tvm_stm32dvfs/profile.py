@@ -201,10 +201,10 @@ def profile(compiled, board: Board, max_granularities: int = 3, states: Iterable
             transfers = run.dma_transfers.get(layer, 0) if phase == "access" else 0
             items = run.dma_items.get(layer, 0) if phase == "access" else 0
             for state in states:
-                cycles = model.cycles(classes, reads, state.wait_states)
+                charge = model.charge(classes, reads, state, board)
                 rows.append(PhaseCost(layer, variant.layers[layer].name, granularity, phase, state.id, state.hz,
-                                      instructions, reads, cycles, cycles / (state.hz / 1e6),
-                                      board.energy_uj(state, cycles), run.switches.get(layer, 0), transfers, items))
+                                      instructions, reads, charge.cycles, charge.time_us, charge.energy_uj,
+                                      run.switches.get(layer, 0), transfers, items))
         if progress is not None:
             progress(done + 1, len(builds))
     if not rows:

@@ -34,11 +34,8 @@ class AccessEnergy:
     state: str
     layers: int
     transfers: int
-    #: per method (METHODS): the access phase's time and energy (the DMA's included), and the
-    #: whole layers' (access, execute and DMA)
-    access_us: dict[str, float]
+    #: per method (METHODS): the access phase's energy, the DMA's included
     access_uj: dict[str, float]
-    layer_uj: dict[str, float]
 
     def saving(self, method: str) -> float:
         """Fraction of the CPU copy's access-phase energy ``method`` saves (negative: costs more)."""
@@ -60,27 +57,21 @@ def access_energy(compiled, board: Board, states=None) -> list[AccessEnergy]:
         chosen = {name: replace(g, dma="" if method == "cpu" else method) for name, g in tiles.items()}
         variant = compiled.variant(granularity=chosen)
         runs[method] = (variant, emulate(variant, x, board=board, count_memory=True, regions=("flash",)))
-    variant, sleep_run = runs[DMA_MODES[0]]
+    sleep_run = runs[DMA_MODES[0]][1]
     layers = sorted(sleep_run.dma_transfers)
     out = []
     for state in states:
-        access_us, access_uj, layer_uj = {}, {}, {}
+        access_uj = {}
         for method, (variant, run) in runs.items():
             decoupled = {i for i, layer in enumerate(variant.layers) if layer.decoupled}
             counts = run.phase_counts(decoupled)
-            t_access = e_access = e_layer = 0.0
+            energy = 0.0
             for layer in layers:
-                phases = {}
-                for phase in ("access", "execute"):
-                    classes, reads = counts[(layer, phase)]
-                    cycles = model.cycles(classes, reads, state.wait_states)
-                    phases[phase] = (cycles / state.mhz, board.energy_uj(state, cycles))
-                dt, de = (0.0, 0.0) if method == "cpu" else dma_cost(
-                    board, method, run.dma_transfers[layer], run.dma_items[layer], state, state, phases["execute"][0])
-                t_access += phases["access"][0] + dt
-                e_access += phases["access"][1] + de
-                e_layer += phases["access"][1] + de + phases["execute"][1]
-            access_us[method], access_uj[method], layer_uj[method] = t_access, e_access, e_layer
+                access, execute = (model.charge(*counts[(layer, phase)], state, board) for phase in ("access", "execute"))
+                _, dma_uj = (0.0, 0.0) if method == "cpu" else dma_cost(
+                    board, method, run.dma_transfers[layer], run.dma_items[layer], state, state, execute.time_us)
+                energy += access.energy_uj + dma_uj
+            access_uj[method] = energy
         out.append(AccessEnergy(compiled.model_name, board.name, state.id, len(layers),
-                                sum(sleep_run.dma_transfers.values()), access_us, access_uj, layer_uj))
+                                sum(sleep_run.dma_transfers.values()), access_uj))
     return out

@@ -266,16 +266,16 @@ def emulated_cost(problem: PlanProblem, board: Board, plan: DvfsPlan, run, cycle
     for (layer, phase), (classes, _) in sorted(run.phase_counts(decoupled).items()):
         state = clock[(layer, phase)]
         reads = flash_reads[(layer, plan.choices[layer].key.granularity, phase)]
-        cycles = cycle_model.cycles(classes, reads, state.wait_states)
-        spans.append(PhaseSpan(layer, phase, state.id, state.mhz, cycles / state.mhz, board.energy_uj(state, cycles)))
+        charge = cycle_model.charge(classes, reads, state, board)
+        spans.append(PhaseSpan(layer, phase, state.id, state.mhz, charge.time_us, charge.energy_uj))
     # the DMA transfers of the run (counted by the emulator's DMA model), costed as the optimizer
     # costs them, at the states the registers selected for the layer's phases
     execute_us = {s.layer: s.time_us for s in spans if s.phase == "execute"}
     for layer, transfers in sorted(run.dma_transfers.items()):
         mode = dma_mode(plan.choices[layer].key.granularity)
-        time_us, energy_uj = dma_cost(board, mode, transfers, run.dma_items[layer], clock[(layer, "access")],
-                                      clock[(layer, "execute")], execute_us[layer])
         access = clock[(layer, "access")]
+        time_us, energy_uj = dma_cost(board, mode, transfers, run.dma_items[layer], access, clock[(layer, "execute")],
+                                      execute_us[layer])
         spans.append(PhaseSpan(layer, "dma", access.id, access.mhz, time_us, energy_uj))
     spans.sort(key=lambda s: (s.layer, s.phase))  # a layer's DMA wait between its access and execute
     latency_us = sum(s.time_us for s in spans) + switch_us

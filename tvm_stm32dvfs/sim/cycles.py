@@ -39,6 +39,20 @@ class CycleModel:
         stalls = flash_reads * (1.0 - self.flash_data_hit_rate) * (wait_states + 1)
         return compute + stalls
 
+    def charge(self, classes: Mapping[str, int], flash_reads: int, state, board) -> "PhaseCharge":
+        """What a phase costs at ``state`` of ``board``: its cycles at the state's wait states,
+        their time at its clock and their energy at the board's run power there (the one charge
+        the profile, the evaluation and the access-phase figures all make)."""
+        cycles = self.cycles(classes, flash_reads, state.wait_states)
+        return PhaseCharge(cycles, cycles / state.mhz, board.energy_uj(state, cycles))
+
+
+@dataclass(frozen=True)
+class PhaseCharge:
+    cycles: float
+    time_us: float
+    energy_uj: float
+
 
 @lru_cache(maxsize=None)
 def load_cycle_model(core: str, path: Path | None = None) -> CycleModel:

@@ -32,7 +32,7 @@ from ..boards.board import MemoryMap
 from ..csources import CSources
 from ..errors import Stm32DvfsError, ToolchainError
 from ..resources import data_dir
-from ..vocabulary import ACCESS, CFLAGS, CORE_FLAGS, EXECUTE, PHASE_OF_ID, PLAIN, STACK_BYTES, Granularity
+from ..vocabulary import ACCESS, CFLAGS, CORE_FLAGS, EXECUTE, PHASE_OF_ID, PLAIN, STACK_BYTES, dma_mode
 
 
 #: Instruction classes counted for the cycle model (sim/cycles.py).
@@ -560,8 +560,7 @@ def board_defines(board) -> list[str]:
 
 def uses_dma(compiled) -> bool:
     """Whether a kernel of ``compiled`` copies by DMA (a tile granularity with ``dma``)."""
-    return any(kernel.decoupled and Granularity.parse(kernel.granularity).dma
-               for kernel in compiled.lowered.kernels.values())
+    return any(kernel.decoupled and dma_mode(kernel.granularity) for kernel in compiled.lowered.kernels.values())
 
 
 def memory_map(board) -> MemoryMap:
