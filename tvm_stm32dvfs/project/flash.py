@@ -38,7 +38,9 @@ def flash_command(probe: str, tool: str, elf: Path, board) -> list[str]:
             raise ToolchainError(f"no OpenOCD board configuration is known for {board.name}: pass --probe st-flash")
         return [tool, "-f", f"board/{config}", "-c", f"program {elf} verify reset exit"]
     if probe == "pyocd":
-        return [tool, "flash", "--target", board.mcu.lower(), str(elf)]
+        # no --target: pyOCD names the target from the board ID the ST-LINK of a Nucleo or
+        # Discovery board reports (its part names depend on the CMSIS packs installed)
+        return [tool, "flash", str(elf)]
     flash = board.regions["flash"]
     return [tool, "--reset", "write", str(elf.with_name("firmware.bin")), f"{flash.origin:#x}"]
 
