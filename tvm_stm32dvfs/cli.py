@@ -337,6 +337,8 @@ def run_cmd(
                                                  "(implies --profile)"),
     platform: str = typer.Option("board", "--platform", help="board, or qemu: the project's QEMU build in "
                                  "place of a board, over the same serial protocol"),
+    flash_firmware: bool = typer.Option(True, "--flash/--no-flash", help="--no-flash: the board already runs this "
+                                        "model's firmware from an earlier run (same options): no build, no flash"),
     timeout_s: float = typer.Option(60.0, "--timeout", help="seconds to wait for each answer"),
     shape: Optional[list[str]] = typer.Option(None, "--shape", help=SHAPE_HELP),
 ) -> None:
@@ -356,8 +358,9 @@ def run_cmd(
                          latency_ms=latency_ms)
         xs = [compiled.sample_inputs(seed=i) for i in range(inputs)]
         run = run_on_board(compiled, xs, port=port, probe=probe, platform=platform, profile=profile,
-                           timeout_s=timeout_s, progress=status.update)
-    where = f"QEMU ({run.port})" if run.platform == "qemu" else f"{b.name} on {run.port} (flashed with {run.probe})"
+                           flash_firmware=flash_firmware, timeout_s=timeout_s, progress=status.update)
+    flashed = f"flashed with {run.probe}" if run.probe else "flashed before"
+    where = f"QEMU ({run.port})" if run.platform == "qemu" else f"{b.name} on {run.port} ({flashed})"
     table = Table(title=f"{model.name} on {where}")
     for col in ("input", "status", "clock switches", "outputs = host build") + (("cycles",) if profile else ()):
         table.add_column(col, justify="right")

@@ -52,6 +52,7 @@ typedef enum {
   STM32DVFS_FRAME_OTHER_MODEL = 3, /**< sent for another model */
   STM32DVFS_FRAME_BAD_KIND = 4,    /**< not the kind expected */
   STM32DVFS_FRAME_BAD_LENGTH = 5,  /**< not the length expected (the payload is skipped) */
+  STM32DVFS_FRAME_HELLO = 6,       /**< a READY frame from the host: announce yourself again */
 } stm32dvfs_frame_error;
 
 /** Read the next frame through ``get`` (the next byte, blocking), skipping anything before its

@@ -103,6 +103,9 @@ stm32dvfs_frame_error stm32dvfs_frame_read(uint8_t (*get)(void), stm32dvfs_frame
       return STM32DVFS_FRAME_OTHER_MODEL;
     }
   }
+  if (head[1] == (uint8_t)STM32DVFS_FRAME_READY && kind != STM32DVFS_FRAME_READY) {
+    return STM32DVFS_FRAME_HELLO;
+  }
   if (head[1] != (uint8_t)kind) {
     return STM32DVFS_FRAME_BAD_KIND;
   }

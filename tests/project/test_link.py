@@ -49,6 +49,10 @@ def test_several_inputs_through_one_boot_equal_the_host_and_faults_are_named(kws
             link.answer()
         # after the faults the same boot still answers right
         np.testing.assert_array_equal(link.infer(xs[1]).outputs[0], kws.run_host(xs[1]))
+        # a host reconnecting asks the firmware to announce itself: READY again, not a profiling build
+        link.hello()
+        assert link.firmware_profiles is False
+        np.testing.assert_array_equal(link.infer(xs[2]).outputs[0], kws.run_host(xs[2]))
         # a truncated frame: the firmware waits for the rest, the host's reader times out
         link.reader.timeout_s = 1.0
         link.write(encode(FrameKind.INPUT, link.model, good)[:100])

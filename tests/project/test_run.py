@@ -142,12 +142,14 @@ def test_a_port_answering_for_another_model_is_refused(kws, pty_port):
     link = SerialLink(kws, port, timeout_s=5)
     try:
         other = model_hash({"other.c": ""})
-        threading.Thread(target=os.write, args=(board_fd, b"boot\r\n" + encode(FrameKind.READY, other, b""))).start()
+        threading.Thread(target=os.write, args=(board_fd, b"boot\r\n" + encode(FrameKind.READY, other, b"profile 0"))).start()
         with pytest.raises(BoardLinkError, match=f"runs another model \\(hash {other.hex()}.*flash the firmware"):
             link.ready()
-        # then the right firmware: READY, and an answer to an input read back from the port
-        os.write(board_fd, encode(FrameKind.READY, link.model, b""))
-        link.ready()
+        # then the right firmware (a build without profiling) answers the host's hello
+        threading.Thread(target=os.write, args=(board_fd, encode(FrameKind.READY, link.model, b"profile 0"))).start()
+        link.hello()
+        assert os.read(board_fd, 100) == encode(FrameKind.READY, link.model, b"")  # the hello the board got
+        assert link.firmware_profiles is False
         link.write(encode(FrameKind.INPUT, link.model, b"\x01\x02"))
         assert os.read(board_fd, 100) == encode(FrameKind.INPUT, link.model, b"\x01\x02")
     finally:
@@ -177,3 +179,21 @@ def test_a_board_run_is_ok_only_when_every_output_equals_the_host_and_every_stat
     assert run.matches_host == [True, False, True] and not run.ok
     assert BoardRun("b", "qemu", "/dev/pts/1", None, [same], [same], [0], [0]).ok
     assert not BoardRun("b", "qemu", "/dev/pts/1", None, [same], [same], [1], [0]).ok
+
+
+def test_a_board_flashed_before_is_asked_to_announce_itself(kws, pty_port):
+    """run_on_board without flashing: no build, no probe; the firmware answers the hello. A
+    profiling run of a firmware built without profiling is refused by name."""
+    port, board_fd = pty_port
+
+    def board():  # the firmware on the board: READY to the hello, then nothing
+        hello = os.read(board_fd, 100)
+        assert hello == encode(FrameKind.READY, model_hash(kws.sources.files), b"")
+        os.write(board_fd, encode(FrameKind.READY, model_hash(kws.sources.files), b"profile 0"))
+
+    threading.Thread(target=board, daemon=True).start()
+    with pytest.raises(BoardLinkError, match="runs a build of this model without profiling"):
+        tvm_stm32dvfs.run_on_board(kws, kws.sample_inputs(), port=port, flash_firmware=False, profile=True,
+                                   timeout_s=5)
+    with pytest.raises(BoardLinkError, match="running without flashing is for a board"):
+        tvm_stm32dvfs.run_on_board(kws, kws.sample_inputs(), platform="qemu", flash_firmware=False)

@@ -354,6 +354,10 @@ def test_the_board_link_application_answers_frames_over_the_vcp(kws, board_name,
 
     emu.call("stm32dvfs_link_app_start")
     link.ready()
+    assert link.firmware_profiles
+    link.write(encode(FrameKind.READY, link.model, b""))  # a host reconnecting: the firmware announces itself
+    assert emu.call("stm32dvfs_link_app_serve") == 0xFFFFFFFA  # -STM32DVFS_FRAME_HELLO
+    link.ready()
     rng = np.random.default_rng(8)
     for n in range(2):
         x = rng.standard_normal(plain.inputs[0].shape).astype(np.float32)

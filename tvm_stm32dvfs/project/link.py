@@ -28,7 +28,7 @@ from .protocol import FrameKind, FrameReader, encode, model_hash
 #: the reasons of a REPORT "error E" (stm32dvfs_frame_error of runtime/include/stm32dvfs_frame.h)
 FRAME_ERRORS = {1: "an input frame arrived garbled (CRC)", 2: "an input frame of another protocol version",
                 3: "an input frame for another model", 4: "a frame of another kind where an input was due",
-                5: "an input of the wrong length"}
+                5: "an input of the wrong length", 6: "a READY frame where an input was due"}
 #: QEMU's -icount shift under which an instruction takes one period of the mps2-an500's 25 MHz
 #: SYSCLK (2^5 ns = 32 ns; SysTick then counts 0.8 per instruction): the profiling cycles are
 #: deterministic
@@ -50,7 +50,8 @@ class Answer:
 class Link:
     """Frames to and from the link application of ``compiled``. Subclasses provide ``_read(n)``
     (up to ``n`` bytes, b"" after a short wait) and ``write(data)``; ``profile``: the firmware is
-    a profiling build, whose answers end with the cycles."""
+    expected to be a profiling build, whose answers end with the cycles (its READY frame says
+    whether it is)."""
 
     where = "the board"
 
@@ -58,6 +59,7 @@ class Link:
         self.compiled = compiled
         self.profile = profile
         self.model = model_hash(compiled.sources.files)
+        self.firmware_profiles = profile  # until its READY frame says
         self.reader = FrameReader(self._read, self.model, timeout_s, where=self.where)
 
     def _read(self, n: int) -> bytes:
@@ -67,8 +69,22 @@ class Link:
         raise NotImplementedError
 
     def ready(self) -> None:
-        """Wait for the firmware's READY frame (it checks the firmware's model)."""
-        self.reader.expect(FrameKind.READY)
+        """Wait for the firmware's READY frame: it checks the firmware's model, and says whether
+        it is a profiling build."""
+        announced = self.reader.expect(FrameKind.READY).payload.decode(errors="replace")
+        if announced not in ("profile 0", "profile 1"):
+            raise BoardLinkError(f"{self.where} announced '{announced[:40]}', not a link firmware of this version: "
+                                 "flash it again")
+        self.firmware_profiles = announced == "profile 1"
+        if self.profile and not self.firmware_profiles:
+            raise BoardLinkError(f"{self.where} runs a build of this model without profiling: flash the profiling "
+                                 "build (run with the board flashed, not --no-flash)")
+
+    def hello(self) -> None:
+        """Ask a firmware flashed before to announce itself (a READY frame to it), and read its
+        READY: reconnecting without flashing."""
+        self.write(encode(FrameKind.READY, self.model, b""))
+        self.ready()
 
     def infer(self, x) -> Answer:
         """One inference: ``x`` as for ``CompiledModel.run_host``."""
@@ -99,13 +115,13 @@ class Link:
         if len(fields) != 4 or fields[0] != "status" or fields[2] != "switches":
             raise BoardLinkError(f"{self.where}'s report is '{report[:40]}', not 'status S switches N'")
         csv = None
-        if self.profile:
+        if self.firmware_profiles:
             report = self._report()
             if not report.startswith("csv\n"):
                 raise BoardLinkError(f"{self.where} sent no cycles after its status: is it a profiling build "
                                      "(-DSTM32DVFS_PROFILE=ON)?")
             csv = report[len("csv\n"):]
-        return Answer(outputs, int(fields[1]), int(fields[3]), csv)
+        return Answer(outputs, int(fields[1]), int(fields[3]), csv if self.profile else None)
 
     def close(self) -> None:
         pass

@@ -68,7 +68,7 @@ def _as_inputs(x) -> list:
 
 
 def run_on_board(compiled, x, *, port: str | None = None, probe: str | None = None, platform: str = "board",
-                 profile: bool = False, timeout_s: float = 60.0,
+                 profile: bool = False, flash_firmware: bool = True, timeout_s: float = 60.0,
                  progress: Callable[[str], None] | None = None) -> BoardRun:
     """Run ``compiled`` on its board: one inference per input of ``x`` (a sequence of inputs,
     each as ``CompiledModel.run_host`` takes; a single ndarray or dict is one input), all through
@@ -78,6 +78,8 @@ def run_on_board(compiled, x, *, port: str | None = None, probe: str | None = No
     ``probe``: openocd, pyocd or st-flash (default: the first installed); ``platform="qemu"``:
     the project's QEMU build in place of the board (no port, no probe). ``profile``: a profiling
     build, whose cycles per layer and phase come back with every answer (``BoardRun.csv``).
+    ``flash_firmware=False``: the board already runs this model's link firmware (flashed by an
+    earlier run): no build, no flash; the host asks it to announce itself.
     ``progress``: called with a line per step. Bad ports, a missing probe, a board that does not
     answer or runs another firmware, and a firmware too big for the board are one-line
     :class:`~tvm_stm32dvfs.errors.Stm32DvfsError` s."""
@@ -85,6 +87,8 @@ def run_on_board(compiled, x, *, port: str | None = None, probe: str | None = No
 
     if platform not in PLATFORMS:
         raise BoardLinkError(f"unknown platform {platform!r}: use {' or '.join(PLATFORMS)}")
+    if not flash_firmware and platform != "board":
+        raise BoardLinkError("running without flashing is for a board: QEMU boots the firmware it builds every run")
     say = progress or (lambda _line: None)
     inputs = _as_inputs(x)
     if not inputs:
@@ -101,20 +105,14 @@ def run_on_board(compiled, x, *, port: str | None = None, probe: str | None = No
                 if port is None:
                     raise BoardLinkError("pass the board's serial port (--port): its ST-LINK virtual COM port, "
                                          "e.g. /dev/ttyACM0")
-                probe_name, _ = find_probe(probe)  # before the build: a missing tool fails fast
+                if flash_firmware:
+                    probe_name, _ = find_probe(probe)  # before the build: a missing tool fails fast
                 link = SerialLink(compiled, port, profile, timeout_s, baud=board.data.console.baud)
-            project = Path(tmp) / "project"
-            say(f"exporting and building the {platform} firmware")
-            compiled.export_project(project)
-            elf = build_project(project, platform, link=True, profile=profile, board_name=board.name)
-            if platform == "board":
-                say(f"flashing {board.name} with {probe_name}")
-                link.discard_input()
-                flash(elf, board, probe_name)
-                link.ready()
+            if not flash_firmware:
+                say(f"asking the firmware on {port} to announce itself")
+                link.hello()
             else:
-                say("starting QEMU")
-                link = QemuLink(compiled, timeout_s, elf=elf, profile=profile).__enter__()
+                link = _flash_and_start(compiled, board, link, platform, probe_name, profile, timeout_s, Path(tmp), say)
             answers = []
             for i, one in enumerate(arrays):
                 say(f"inference {i + 1} of {len(arrays)}")
@@ -130,3 +128,20 @@ def run_on_board(compiled, x, *, port: str | None = None, probe: str | None = No
                     probe=probe_name, outputs=[a.outputs for a in answers], host_outputs=host,
                     status=[a.status for a in answers], clock_switches=[a.clock_switches for a in answers],
                     csv=[a.csv for a in answers] if profile else [])
+
+
+def _flash_and_start(compiled, board, link, platform, probe_name, profile, timeout_s, tmp: Path, say) -> Link:
+    """Export and build the link firmware; flash it and wait for the board's READY (``link``:
+    its port, open), or start it in QEMU. The link, ready."""
+    project = tmp / "project"
+    say(f"exporting and building the {platform} firmware")
+    compiled.export_project(project)
+    elf = build_project(project, platform, link=True, profile=profile, board_name=board.name)
+    if platform == "board":
+        say(f"flashing {board.name} with {probe_name}")
+        link.discard_input()
+        flash(elf, board, probe_name)
+        link.ready()
+        return link
+    say("starting QEMU")
+    return QemuLink(compiled, timeout_s, elf=elf, profile=profile).__enter__()
