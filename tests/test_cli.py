@@ -328,3 +328,30 @@ def test_run_on_qemu_calibrates_and_plan_uses_the_fitted_model(tmp_path, tool):
     proc = run_cli("plan", kws, "--latency-ms", "40", "--cycle-model", str(fitted))
     assert proc.returncode == 0, proc.stderr
     assert "predicted" in proc.stdout
+
+
+@pytest.mark.emulator
+def test_run_sends_the_inputs_of_a_file_and_saves_the_outputs(tmp_path, tool):
+    """--inputs-file: the samples of an .npz go to the (QEMU) board; --outputs-file: its outputs
+    come back stacked per output, equal to the host build's."""
+    import numpy as np
+
+    import tvm_stm32dvfs
+
+    tool("qemu-system-arm")
+    path = ZOO["kws_dscnn"].int8_path
+    mod, params = tvm_stm32dvfs.from_onnx(path)
+    compiled = tvm_stm32dvfs.build(mod, params=params, model_name=path.stem)
+    samples = np.random.default_rng(4).standard_normal((2, *compiled.inputs[0].shape)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", samples)
+    proc = run_cli("run", str(path), "--platform", "qemu", "--inputs-file", str(tmp_path / "in.npz"),
+                   "--outputs-file", str(tmp_path / "out" / "y.npz"))
+    assert proc.returncode == 0, proc.stderr
+    with np.load(tmp_path / "out" / "y.npz") as saved:
+        assert saved.files == ["output0"] and saved["output0"].shape == (2, *compiled.outputs[0].shape)
+        for sample, got in zip(samples, saved["output0"]):
+            np.testing.assert_array_equal(got, compiled.run_host(sample))
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, samples[..., :5, :])
+    assert_one_line_error(run_cli("run", str(path), "--platform", "qemu", "--inputs-file", str(wrong)),
+                          r"^error: .*wrong.npz: '.*' has shape \(2, 1, 1, 5, 10\); the model takes")

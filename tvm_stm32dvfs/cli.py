@@ -328,6 +328,10 @@ def run_cmd(
                                         "(default: the first installed)"),
     inputs: int = typer.Option(3, "--inputs", min=1, help="inferences to run, on seeded random inputs (the "
                                "first is the sample input calibrate emulates)"),
+    inputs_file: Optional[Path] = typer.Option(None, "--inputs-file", help=".npz of real inputs in place of the "
+                                               "random ones: one array per model input (by name), N x its shape"),
+    outputs_file: Optional[Path] = typer.Option(None, "--outputs-file", help="write the board's outputs (.npz: "
+                                                "output0, output1, ... each N x the output's shape)"),
     profile: bool = typer.Option(False, "--profile", help="a profiling build: cycles per layer and phase come "
                                  "back with every answer"),
     csv_out: Optional[Path] = typer.Option(None, "--csv", help="write the cycles of the first inference as the "
@@ -356,7 +360,14 @@ def run_cmd(
     with console.status("compiling" + (" and planning" if latency_ms is not None else "")) as status:
         compiled = build(mod, target=f"stm32dvfs-{b.name}", params=params, model_name=model.stem,
                          latency_ms=latency_ms)
-        xs = [compiled.sample_inputs(seed=i) for i in range(inputs)]
+        if inputs_file is not None:
+            from .evaluate.validate import inputs_from_file, source_model
+
+            xs = inputs_from_file(compiled, source_model(model), inputs_file)
+            if not xs:
+                raise Stm32DvfsError(f"{inputs_file} holds no samples")
+        else:
+            xs = [compiled.sample_inputs(seed=i) for i in range(inputs)]
         run = run_on_board(compiled, xs, port=port, probe=probe, platform=platform, profile=profile,
                            flash_firmware=flash_firmware, timeout_s=timeout_s, progress=status.update)
     flashed = f"flashed with {run.probe}" if run.probe else "flashed before"
@@ -387,6 +398,18 @@ def run_cmd(
     if fitted is not None:
         write_cycle_model(fitted, calibrate_out, f"stm32dvfs run of {model.name} on {where}")
         console.print(f"written: {calibrate_out}")
+    if outputs_file is not None:
+        import io
+
+        import numpy as np
+
+        from .files import write_bytes_atomically
+
+        buffer = io.BytesIO()
+        np.savez(buffer, **{f"output{k}": np.stack([outs[k] for outs in run.outputs])
+                            for k in range(len(run.outputs[0]))})
+        write_bytes_atomically(outputs_file, buffer.getvalue())
+        console.print(f"written: {outputs_file}")
 
 
 @app.command("boards")

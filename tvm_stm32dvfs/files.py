@@ -12,12 +12,17 @@ from pathlib import Path
 def write_text_atomically(path, text: str) -> Path:
     """Write ``text`` to ``path`` (its folder created): into a uniquely named temporary sibling
     first, then renamed over ``path``, which is atomic on one file system."""
+    return write_bytes_atomically(path, text.encode())
+
+
+def write_bytes_atomically(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` as :func:`write_text_atomically` writes text."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp's file is private; the result is an ordinary file
