@@ -197,3 +197,9 @@ def test_a_board_flashed_before_is_asked_to_announce_itself(kws, pty_port):
                                    timeout_s=5)
     with pytest.raises(BoardLinkError, match="running without flashing is for a board"):
         tvm_stm32dvfs.run_on_board(kws, kws.sample_inputs(), platform="qemu", flash_firmware=False)
+
+
+def test_profiling_on_a_board_needs_a_plan_table(kws):
+    """The CSV names every phase's state, which a build without a plan cannot know."""
+    with pytest.raises(BoardLinkError, match="profiling on a board needs the clock state of every phase"):
+        tvm_stm32dvfs.run_on_board(kws, kws.sample_inputs(), port="/dev/ttyACM0", profile=True)

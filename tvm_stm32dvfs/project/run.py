@@ -105,6 +105,10 @@ def run_on_board(compiled, x, *, port: str | None = None, probe: str | None = No
                 if port is None:
                     raise BoardLinkError("pass the board's serial port (--port): its ST-LINK virtual COM port, "
                                          "e.g. /dev/ttyACM0")
+                if profile and "plan.c" not in compiled.sources.files:
+                    # the CSV names each phase's clock state, which only a plan table tells the firmware
+                    raise BoardLinkError("profiling on a board needs the clock state of every phase: build with "
+                                         "latency_ms= (--latency-ms) or run compiled.at_clock_state(state)")
                 if flash_firmware:
                     probe_name, _ = find_probe(probe)  # before the build: a missing tool fails fast
                 link = SerialLink(compiled, port, profile, timeout_s, baud=board.data.console.baud)
