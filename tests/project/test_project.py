@@ -170,3 +170,17 @@ def test_a_model_with_dma_tiles_builds_for_every_board_and_qemu_copies_by_cpu(tm
                          stdin=subprocess.DEVNULL)
     assert run.returncode == 0 and "status 0 inferences 2" in run.stdout, run.stdout + run.stderr
     np.testing.assert_array_equal(_printed_outputs(run.stdout, compiled)[0], compiled.run_host(x))
+
+
+def test_profiling_an_unplanned_build_for_the_board_is_refused_at_configure(tmp_path, tool):
+    """The CSV names every phase's clock state: without a plan table the board's profiling build
+    would print rows calibrate cannot use, so CMake refuses it, naming the fix; QEMU's is fine."""
+    tool("arm-none-eabi-gcc")
+    mod, params = tvm_stm32dvfs.from_onnx(ZOO["kws_dscnn"].int8_path)
+    compiled = tvm_stm32dvfs.build(mod, params=params, model_name="kws")
+    compiled.export_project(tmp_path / "p", repeat=1)
+    proc = subprocess.run(["cmake", "-S", str(tmp_path / "p"), "-B", str(tmp_path / "b"), TOOLCHAIN,
+                           "-DSTM32DVFS_PROFILE=ON"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "this model has no plan table: export a planned build" in " ".join(proc.stderr.split())
+    _cmake(tmp_path / "p", "qemu-mps2-an500", "-DSTM32DVFS_PROFILE=ON")

@@ -185,16 +185,20 @@ def test_a_board_flashed_before_is_asked_to_announce_itself(kws, pty_port):
     """run_on_board without flashing: no build, no probe; the firmware answers the hello. A
     profiling run of a firmware built without profiling is refused by name."""
     port, board_fd = pty_port
+    fixed = kws.at_clock_state(tvm_stm32dvfs.boards.load(kws.board).max_state().id)
+    model = model_hash(fixed.sources.files)
 
     def board():  # the firmware on the board: READY to the hello, then nothing
         hello = os.read(board_fd, 100)
-        assert hello == encode(FrameKind.READY, model_hash(kws.sources.files), b"")
-        os.write(board_fd, encode(FrameKind.READY, model_hash(kws.sources.files), b"profile 0"))
+        assert hello == encode(FrameKind.READY, model, b"")
+        os.write(board_fd, encode(FrameKind.READY, model, b"profile 0"))
 
-    threading.Thread(target=board, daemon=True).start()
+    thread = threading.Thread(target=board)
+    thread.start()
     with pytest.raises(BoardLinkError, match="runs a build of this model without profiling"):
-        tvm_stm32dvfs.run_on_board(kws, kws.sample_inputs(), port=port, flash_firmware=False, profile=True,
+        tvm_stm32dvfs.run_on_board(fixed, fixed.sample_inputs(), port=port, flash_firmware=False, profile=True,
                                    timeout_s=5)
+    thread.join()
     with pytest.raises(BoardLinkError, match="running without flashing is for a board"):
         tvm_stm32dvfs.run_on_board(kws, kws.sample_inputs(), platform="qemu", flash_firmware=False)
 
