@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -41,6 +43,24 @@ def zoo_model():
 def tool():
     """``tool(name)`` -> path of an external tool; its absence fails the test."""
     return require_tool
+
+
+@pytest.fixture
+def stand_in_probes(tmp_path, monkeypatch):
+    """PATH with this machine's flashing tools hidden and a folder of stand-ins first:
+    ``stand_in_probes(name, script)`` writes one there (a /bin/sh script). Subprocesses inherit it."""
+    directory = tmp_path / "probes"
+    directory.mkdir()
+    keep = [p for p in os.environ["PATH"].split(os.pathsep)
+            if not any((Path(p) / t).exists() for t in ("openocd", "st-flash", "pyocd"))]
+    monkeypatch.setenv("PATH", os.pathsep.join([str(directory), *keep]))
+
+    def write(name: str, script: str) -> None:
+        path = directory / name
+        path.write_text("#!/bin/sh\n" + script + "\n")
+        path.chmod(0o755)
+
+    return write
 
 
 def require_tool(name: str) -> str:

@@ -15,9 +15,9 @@ from tvm_stm32dvfs.models.zoo import ZOO
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tvm_stm32dvfs.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=600, env=env)
+                          cwd=cwd, timeout=600)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, pattern: str) -> None:
@@ -284,26 +284,18 @@ def test_evaluate_all_runs_every_bundled_model_on_every_board(monkeypatch, tmp_p
     assert len(rows) == 2 * 6
 
 
-def test_run_errors_are_one_line_and_write_nothing(tmp_path):
+def test_run_errors_are_one_line_and_write_nothing(tmp_path, stand_in_probes):
     """stm32dvfs run: no such port, an unknown probe, a probe not installed, an unknown platform."""
-    import os
-
     kws = str(ZOO["kws_dscnn"].int8_path)
     csv = tmp_path / "out" / "kws.csv"
-    # this machine's flashing tools hidden, a stand-in openocd found
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "bin" / "openocd").write_text("#!/bin/sh\nexit 0\n")
-    (tmp_path / "bin" / "openocd").chmod(0o755)
-    path = [str(tmp_path / "bin")] + [p for p in os.environ["PATH"].split(os.pathsep)
-                                      if not any((Path(p) / t).exists() for t in ("openocd", "st-flash", "pyocd"))]
-    env = dict(os.environ, PATH=os.pathsep.join(path))
-    assert_one_line_error(run_cli("run", kws, "--port", "/dev/ttyNOPE", "--csv", str(csv), env=env),
+    stand_in_probes("openocd", "exit 0")  # this machine's flashing tools hidden, a stand-in openocd found
+    assert_one_line_error(run_cli("run", kws, "--port", "/dev/ttyNOPE", "--csv", str(csv)),
                           r"^error: no such serial port /dev/ttyNOPE: is the board plugged in\?")
-    assert_one_line_error(run_cli("run", kws, "--port", "/dev/ttyACM0", "--probe", "jlink", env=env),
+    assert_one_line_error(run_cli("run", kws, "--port", "/dev/ttyACM0", "--probe", "jlink"),
                           r"^error: unknown probe 'jlink': use openocd, st-flash, pyocd")
-    assert_one_line_error(run_cli("run", kws, "--port", "/dev/ttyACM0", "--probe", "st-flash", env=env),
+    assert_one_line_error(run_cli("run", kws, "--port", "/dev/ttyACM0", "--probe", "st-flash"),
                           r"^error: st-flash is not installed: install stlink-tools")
-    assert_one_line_error(run_cli("run", kws, "--platform", "renode", env=env),
+    assert_one_line_error(run_cli("run", kws, "--platform", "renode"),
                           r"^error: unknown platform 'renode': use board or qemu")
     assert not csv.parent.exists()
 

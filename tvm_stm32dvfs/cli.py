@@ -384,16 +384,16 @@ def run_cmd(
         table.add_row(*cells)
     console.print(table)
     if not run.ok:  # a wrong firmware's cycles are no calibration: nothing is written
-        bad = [i for i, (st, same) in enumerate(zip(run.status, run.matches_host)) if st != 0 or not same]
-        err_console.print(f"error: input(s) {', '.join(map(str, bad))}: the firmware's status is not 0 or its "
+        err_console.print(f"error: input(s) {', '.join(map(str, run.failed))}: the firmware's status is not 0 or its "
                           "outputs differ from the host build; no CSV or cycle model written",
                           markup=False, highlight=False)
         raise typer.Exit(1)
     fitted = None
     if calibrate_out is not None:
+        rows = run.measurements(0)
         with console.status("emulating the model for its instruction counts"):
-            fitted, before, after = calibrate(compiled, b, run.measurements(0), inputs=xs[0])
-        _print_calibration(b, fitted, before, after, f"{len(run.measurements(0))} phases run on {where}")
+            fitted, before, after = calibrate(compiled, b, rows, inputs=xs[0])
+        _print_calibration(b, fitted, before, after, f"{len(rows)} phases run on {where}")
     if csv_out is not None:
         run.write_csv(csv_out)
         console.print(f"written: {csv_out}")

@@ -30,8 +30,11 @@ void stm32dvfs_profile_start(uint32_t (*cycles)[3], uint32_t layers, void (*on_e
 /** After an inference: the open phase is closed and nothing counts until the next layer. */
 void stm32dvfs_profile_pause(void);
 
-/** ``value`` in decimal through ``put``. */
+/** ``value`` in decimal through ``put`` (the report writers of the applications use these too). */
 void stm32dvfs_put_u32(void (*put)(char), uint32_t value);
+void stm32dvfs_put_i32(void (*put)(char), int32_t value);
+/** ``text`` (NUL-terminated) through ``put``. */
+void stm32dvfs_put_text(void (*put)(char), const char* text);
 
 /** The CSV of the cycles counted, per inference of ``repeat``: the state of each phase from
  *  ``plan`` (or ``hz`` and 0 wait states without one). A decoupled layer's few cycles before its

@@ -118,7 +118,17 @@ void stm32dvfs_put_u32(void (*put)(char), uint32_t value)
   }
 }
 
-static void put_text(void (*put)(char), const char* text)
+void stm32dvfs_put_i32(void (*put)(char), int32_t value)
+{
+  if (value < 0) {
+    put('-');
+    stm32dvfs_put_u32(put, 0u - (uint32_t)value);
+  } else {
+    stm32dvfs_put_u32(put, (uint32_t)value);
+  }
+}
+
+void stm32dvfs_put_text(void (*put)(char), const char* text)
 {
   while (*text != '\0') {
     put(*text++);
@@ -129,7 +139,7 @@ void stm32dvfs_profile_csv(void (*put)(char), uint32_t (*cycles)[3], uint32_t la
                            const stm32dvfs_plan* plan, uint32_t hz)
 {
   static const char* const phase_names[3] = {"access", "execute", "plain"};
-  put_text(put, "layer,phase,hz,wait_states,cycles\n");
+  stm32dvfs_put_text(put, "layer,phase,hz,wait_states,cycles\n");
   for (uint32_t layer = 0; layer < layers; ++layer) {
     if (cycles[layer][STM32DVFS_ACCESS] != 0u) {
       cycles[layer][STM32DVFS_ACCESS] += cycles[layer][STM32DVFS_PLAIN];
@@ -149,7 +159,7 @@ void stm32dvfs_profile_csv(void (*put)(char), uint32_t (*cycles)[3], uint32_t la
       }
       stm32dvfs_put_u32(put, layer);
       put(',');
-      put_text(put, phase_names[phase]);
+      stm32dvfs_put_text(put, phase_names[phase]);
       put(',');
       stm32dvfs_put_u32(put, state_hz);
       put(',');

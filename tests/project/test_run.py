@@ -7,7 +7,6 @@ firmware, a firmware too big)."""
 from __future__ import annotations
 
 import os
-import stat
 import threading
 from pathlib import Path
 
@@ -76,23 +75,9 @@ def test_a_planned_model_reports_its_clock_switches(kws, tool):
         run.measurements()
 
 
-def _fake_tool(directory: Path, name: str, script: str) -> None:
-    path = directory / name
-    path.write_text("#!/bin/sh\n" + script + "\n")
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-
-
-def _only_path(monkeypatch, directory: Path) -> None:
-    """PATH with ``directory`` first and the flashing tools of this machine hidden."""
-    keep = [p for p in os.environ["PATH"].split(os.pathsep)
-            if not any((Path(p) / t).exists() for t in ("openocd", "st-flash", "pyocd"))]
-    monkeypatch.setenv("PATH", os.pathsep.join([str(directory), *keep]))
-
-
-def test_board_errors_before_anything_is_built(kws, tmp_path, monkeypatch):
+def test_board_errors_before_anything_is_built(kws, stand_in_probes):
     """No port, no such port, a probe not installed, an unknown platform: each its error (the
     command's one-line form: tests/test_cli.py)."""
-    _only_path(monkeypatch, tmp_path)
     with pytest.raises(BoardLinkError, match=r"pass the board's serial port \(--port\)"):
         tvm_stm32dvfs.run_on_board(kws, kws.sample_inputs(), probe="st-flash")
     with pytest.raises(ToolchainError, match="st-flash is not installed: install stlink-tools"):
@@ -101,7 +86,7 @@ def test_board_errors_before_anything_is_built(kws, tmp_path, monkeypatch):
         tvm_stm32dvfs.run_on_board(kws, kws.sample_inputs(), port="/dev/ttyACM0")
     with pytest.raises(BoardLinkError, match="unknown platform 'renode'"):
         tvm_stm32dvfs.run_on_board(kws, kws.sample_inputs(), platform="renode")
-    _fake_tool(tmp_path, "openocd", "exit 0")
+    stand_in_probes("openocd", "exit 0")
     with pytest.raises(BoardLinkError, match="no such serial port /dev/ttyNOPE: is the board plugged in"):
         tvm_stm32dvfs.run_on_board(kws, kws.sample_inputs(), port="/dev/ttyNOPE")
 
@@ -120,17 +105,16 @@ def pty_port():
     os.close(host_fd)
 
 
-def test_flashing_that_fails_is_named_and_a_silent_board_times_out(kws, tmp_path, monkeypatch, pty_port, tool):
+def test_flashing_that_fails_is_named_and_a_silent_board_times_out(kws, tmp_path, stand_in_probes, pty_port, tool):
     """Through the board path with a stand-in probe: the build done, a probe that fails names its
     error; one that succeeds, with nothing answering on the port, ends in the link's timeout."""
     tool("arm-none-eabi-gcc")
     port, _ = pty_port
-    _only_path(monkeypatch, tmp_path)
-    _fake_tool(tmp_path, "st-flash", 'echo "Error: Couldn\'t find any ST-Link devices" >&2; exit 1')
+    stand_in_probes("st-flash", 'echo "Error: Couldn\'t find any ST-Link devices" >&2; exit 1')
     with pytest.raises(BoardLinkError, match=r"st-flash could not flash stm32f746g-disco \(exit 1\): Error: "
                                              r"Couldn't find any ST-Link devices — is the board connected"):
         tvm_stm32dvfs.run_on_board(kws, kws.sample_inputs(), port=port, probe="st-flash", timeout_s=1)
-    _fake_tool(tmp_path, "st-flash", f'test -f "$3" && test "$4" = 0x8000000 && echo "$3" > {tmp_path}/flashed')
+    stand_in_probes("st-flash", f'test -f "$3" && test "$4" = 0x8000000 && echo "$3" > {tmp_path}/flashed')
     with pytest.raises(BoardLinkError, match=f"the board on {port} sent no complete frame header within 1 s"):
         tvm_stm32dvfs.run_on_board(kws, kws.sample_inputs(), port=port, probe="st-flash", timeout_s=1)
     assert (tmp_path / "flashed").read_text().strip().endswith("build-board/firmware.bin")

@@ -5,11 +5,11 @@ board's flash or RAM)."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 from ..errors import ResourceLimitError, ToolchainError
+from ..sim.qemu import find_tool
 
 #: STM32DVFS_PLATFORM of the project's CMakeLists per platform name of the API
 PLATFORMS = {"board": "board", "qemu": "qemu-mps2-an500"}
@@ -27,11 +27,8 @@ def build_project(project: Path, platform: str = "board", link: bool = False, pr
     (``stm32dvfs run``); ``profile``: with the cycle counts per layer and phase."""
     if platform not in PLATFORMS:
         raise ValueError(f"unknown platform {platform!r}: one of {', '.join(PLATFORMS)}")
-    cmake = shutil.which("cmake")
-    if cmake is None:
-        raise ToolchainError("cmake not found: install Debian's cmake (make deps does)")
-    if shutil.which("arm-none-eabi-gcc") is None:
-        raise ToolchainError("arm-none-eabi-gcc not found: install Debian's gcc-arm-none-eabi (make toolchain does)")
+    cmake = find_tool("cmake", "cmake")
+    find_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")  # the toolchain file names it
     build = project / f"build-{platform}"
     configure = [cmake, "-S", str(project), "-B", str(build), "-DCMAKE_TOOLCHAIN_FILE=cmake/arm-none-eabi.cmake",
                  f"-DSTM32DVFS_PLATFORM={PLATFORMS[platform]}", f"-DSTM32DVFS_LINK={'ON' if link else 'OFF'}",
@@ -50,3 +47,11 @@ def build_project(project: Path, platform: str = "board", link: bool = False, pr
             raise ToolchainError(f"the firmware project did not build ({' '.join(cmd[:2])}): "
                                  f"{(errors or log.strip().splitlines() or ['no output'])[0].strip()}")
     return build / "firmware.elf"
+
+
+def build_link_firmware(compiled, work: Path, platform: str = "board", profile: bool = False) -> Path:
+    """Export the project of ``compiled`` into ``work/project`` and build its link application
+    (what ``stm32dvfs run`` flashes, or starts in QEMU) for ``platform``; the ELF's path."""
+    project = work / "project"
+    compiled.export_project(project)
+    return build_project(project, platform, link=True, profile=profile, board_name=compiled.board)

@@ -45,9 +45,10 @@ def project_files(sources: CSources, board, model_name: str, inputs: Sequence[np
     files["app/link.c"] = env.get_template("link.c.j2").render(
         **ctx, hash=", ".join(str(b) for b in model_hash(sources.files)))
     files[f"board/{board.name}.ld"] = env.get_template("board.ld.j2").render(**ctx)
-    files["board/startup.c"] = (data_dir("runtime") / "board" / "startup.c").read_text()
+    runtime = data_dir("runtime")
+    files["board/startup.c"] = (runtime / "board" / "startup.c").read_text()
     for name in ("stm32dvfs_board_io.h", "stm32dvfs_board_io.c"):
-        files[f"board/{name}"] = (data_dir("runtime") / "board" / name).read_text()
+        files[f"board/{name}"] = (runtime / "board" / name).read_text()
     console = board.data.console
     files["board/board_io_config.h"] = env.get_template("board_io_config.h.j2").render(
         board=board.name, version=__version__, marker=board.data.marker,
@@ -55,12 +56,10 @@ def project_files(sources: CSources, board, model_name: str, inputs: Sequence[np
                                                "baud": console.baud,
                                                "source": f"{console.peripheral}, TX {console.tx.name} AF{console.tx.af}, "
                                                          f"RX {console.rx.name} AF{console.rx.af}"})
-    runtime = data_dir("runtime")
     for name in ("include/stm32dvfs_frame.h", "include/stm32dvfs_link.h", "src/stm32dvfs_frame.c",
                  "board/stm32dvfs_link_board.c"):
         files[f"link/{Path(name).name}"] = (runtime / name).read_text()
-    files["platform/qemu/stm32dvfs_link_qemu.c"] = (runtime / "qemu" / "stm32dvfs_link_qemu.c").read_text()
-    files["platform/qemu/startup_qemu.c"] = (data_dir("runtime") / "qemu" / "startup_qemu.c").read_text()
-    files["platform/qemu/mps2_an500.ld"] = (data_dir("runtime") / "qemu" / "mps2_an500.ld").read_text()
+    for name in ("stm32dvfs_link_qemu.c", "startup_qemu.c", "mps2_an500.ld"):
+        files[f"platform/qemu/{name}"] = (runtime / "qemu" / name).read_text()
     files["cmake/arm-none-eabi.cmake"] = (data_dir("cmake") / "arm-none-eabi.cmake").read_text()
     return files

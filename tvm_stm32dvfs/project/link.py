@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import BoardLinkError
 from ..sim.qemu import QEMU_MACHINE, find_tool
-from .build import build_project
+from .build import build_link_firmware
 from .protocol import FrameKind, FrameReader, encode, model_hash
 
 
@@ -201,9 +201,7 @@ class QemuLink(Link):
         try:
             if self.elf is None:
                 self._tmp = tempfile.TemporaryDirectory(prefix="stm32dvfs-qemu-link-")
-                project = Path(self._tmp.name) / "project"
-                self.firmware.export_project(project)
-                self.elf = build_project(project, "qemu", link=True, profile=self.profile)
+                self.elf = build_link_firmware(self.firmware, Path(self._tmp.name), "qemu", self.profile)
             icount = ["-icount", f"shift={QEMU_ICOUNT_SHIFT}"] if self.profile else []
             self._process = subprocess.Popen(
                 [qemu, "-M", QEMU_MACHINE, "-display", "none", "-monitor", "none", "-semihosting", *icount,

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import BoardLinkError
 from ..files import write_text_atomically
 from ..sim.calibrate import MeasuredRow, parse_measurements
-from .build import PLATFORMS, build_project
+from .build import PLATFORMS, build_link_firmware
 from .flash import find_probe, flash
 from .link import Link, QemuLink, SerialLink
 
@@ -44,9 +44,14 @@ class BoardRun:
                 for b, h in zip(self.outputs, self.host_outputs)]
 
     @property
+    def failed(self) -> list[int]:
+        """The inferences whose status is not 0 or whose outputs differ from the host build."""
+        return [i for i, (status, same) in enumerate(zip(self.status, self.matches_host)) if status != 0 or not same]
+
+    @property
     def ok(self) -> bool:
         """Every inference ran without error and equals the host build."""
-        return all(s == 0 for s in self.status) and all(self.matches_host)
+        return not self.failed
 
     def measurements(self, inference: int = 0) -> list[MeasuredRow]:
         """The cycles of one inference, per layer and phase (a profiling run)."""
@@ -137,10 +142,8 @@ def run_on_board(compiled, x, *, port: str | None = None, probe: str | None = No
 def _flash_and_start(compiled, board, link, platform, probe_name, profile, timeout_s, tmp: Path, say) -> Link:
     """Export and build the link firmware; flash it and wait for the board's READY (``link``:
     its port, open), or start it in QEMU. The link, ready."""
-    project = tmp / "project"
     say(f"exporting and building the {platform} firmware")
-    compiled.export_project(project)
-    elf = build_project(project, platform, link=True, profile=profile, board_name=board.name)
+    elf = build_link_firmware(compiled, tmp, platform, profile)
     if platform == "board":
         say(f"flashing {board.name} with {probe_name}")
         link.discard_input()

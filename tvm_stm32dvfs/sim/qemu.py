@@ -34,36 +34,31 @@ def find_tool(name: str, package: str) -> str:
     return path
 
 
-def build_firmware(compiled, main_template: str, work: Path, **values) -> Path:
-    """The QEMU firmware of ``compiled`` with the main rendered from ``main_template``, in ``work``."""
-    cc = find_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")
-    main_c = templates("sim").get_template(main_template).render(
-        model_name=compiled.model_name, version=__version__,
-        outputs=[{"nbytes": o.nbytes} for o in compiled.outputs], **values)
-    qemu_dir = data_dir("runtime") / "qemu"
-    compiled.sources.write(work)
-    (work / "qemu_main.c").write_text(main_c)
-    runtime = data_dir("runtime")
-    sources = [str(work / c) for c in compiled.sources.c_files]
-    sources += [str(work / "qemu_main.c"), str(qemu_dir / "startup_qemu.c")]
-    elf = work / "model.elf"
-    cmd = [cc, *CORE_FLAGS["cortex-m7"], "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-I", str(work),
-           "-I", str(runtime / "include"), "--specs=nano.specs", "--specs=rdimon.specs", "-nostartfiles",
-           "-Wl,--gc-sections", "-ffunction-sections", "-T", str(qemu_dir / "mps2_an500.ld"), *sources, "-lm",
-           "-o", str(elf)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"QEMU firmware failed to build:\n{' '.join(cmd)}\n{proc.stderr}")
-    return elf
-
-
 def run_in_qemu(compiled, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
     """One inference of ``compiled`` on ``inputs`` (arrays in input order) under QEMU."""
+    cc = find_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")
     qemu = find_tool("qemu-system-arm", "qemu-system-arm")
     arrays = compiled._input_arrays(list(inputs))
+    main_c = templates("sim").get_template("qemu_main.c.j2").render(
+        model_name=compiled.model_name,
+        version=__version__,
+        inputs=[{"nbytes": a.nbytes, "bytes": ", ".join(str(b) for b in a.tobytes())} for a in arrays],
+        outputs=[{"nbytes": o.nbytes} for o in compiled.outputs],
+    )
+    qemu_dir = data_dir("runtime") / "qemu"
     with tempfile.TemporaryDirectory(prefix="stm32dvfs-qemu-") as tmp:
-        elf = build_firmware(compiled, "qemu_main.c.j2", Path(tmp),
-                     inputs=[{"nbytes": a.nbytes, "bytes": ", ".join(str(b) for b in a.tobytes())} for a in arrays])
+        work = Path(tmp)
+        compiled.sources.write(work)
+        (work / "qemu_main.c").write_text(main_c)
+        sources = [str(work / c) for c in compiled.sources.c_files]
+        sources += [str(work / "qemu_main.c"), str(qemu_dir / "startup_qemu.c")]
+        elf = work / "model.elf"
+        cmd = [cc, *CORE_FLAGS["cortex-m7"], "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-I", str(work),
+               "--specs=nano.specs", "--specs=rdimon.specs", "-nostartfiles", "-T", str(qemu_dir / "mps2_an500.ld"),
+               *sources, "-lm", "-o", str(elf)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"QEMU firmware failed to build:\n{' '.join(cmd)}\n{proc.stderr}")
         run = subprocess.run([qemu, "-M", QEMU_MACHINE, "-nographic", "-semihosting", "-kernel", str(elf)],
                              capture_output=True, text=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
         if run.returncode != 0:
